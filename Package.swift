@@ -1,0 +1,50 @@
+// swift-tools-version: 6.1
+// spamguard — a milter that classifies mail with a finetuned GPT-2 on OpenBLAS.
+import PackageDescription
+
+/// Hot loops in the model and text code run on unsafe pointers; release builds also drop exclusivity checks.
+let fast: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "spamguard",
+    products: [
+        .executable(name: "spamguard", targets: ["spamguard"]),
+        .executable(name: "spamguardctl", targets: ["spamguardctl"]),
+        .executable(name: "spamguard-bench", targets: ["spamguard-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries from Debian, each behind a module map.
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CMilter", path: "Sources/CMilter", providers: [.apt(["libmilter-dev"])]),
+        .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", providers: [.apt(["libsystemd-dev"])]),
+
+        // One library per concern.
+        .target(name: "GPT", dependencies: ["COpenBLAS"], swiftSettings: fast),
+        .target(name: "Tokenizer", swiftSettings: fast),
+        .target(name: "MailText", swiftSettings: fast),
+
+        // Thin executables.
+        .executableTarget(name: "spamguard", dependencies: [
+            "GPT", "Tokenizer", "MailText",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "spamguardctl", dependencies: [
+            "GPT", "Tokenizer", "MailText",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "spamguard-bench", dependencies: [
+            "GPT", "Tokenizer", "MailText",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: fast),
+
+        .testTarget(name: "GPTTests", dependencies: ["GPT"], resources: [.copy("Reference")]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MailTextTests", dependencies: ["MailText"]),
+    ]
+)

@@ -1,0 +1,2 @@
+// Sendmail's milter API (Debian: libmilter-dev).
+#include <libmilter/mfapi.h>

@@ -1,0 +1,16 @@
+import ArgumentParser
+
+@main
+struct SpamguardCtl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spamguardctl",
+        abstract: "Operate spamguard: inspect the running daemon; build, judge and debug classifiers.",
+        discussion: """
+            Commands in "Inspecting text and models" work offline on files and a model directory \
+            (Hugging Face gpt2 layout: config.json, model.safetensors, vocab.json, merges.txt).
+            """,
+        groupedSubcommands: [
+            CommandGroup(name: "Inspecting text and models", subcommands: []),
+        ]
+    )
+}
