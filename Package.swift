@@ -15,6 +15,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // C libraries from Debian, each behind a module map.
@@ -26,12 +30,22 @@ let package = Package(
         .target(name: "GPT", dependencies: ["COpenBLAS"], swiftSettings: fast),
         .target(name: "Tokenizer", swiftSettings: fast),
         .target(name: "MailText", swiftSettings: fast),
+        // The daemon's parts: configuration, policy, model actor and batching, libmilter bridge, systemd.
+        .target(name: "SpamguardService", dependencies: [
+            "CMilter", "CSystemd", "MailText",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "TOMLKit", package: "TOMLKit"),
+            .product(name: "Atomics", package: "swift-atomics"),
+            .product(name: "DequeModule", package: "swift-collections"),
+        ]),
 
         // Thin executables.
         .executableTarget(name: "spamguard", dependencies: [
-            "GPT", "Tokenizer", "MailText",
+            "GPT", "Tokenizer", "MailText", "SpamguardService",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "spamguardctl", dependencies: [
             "GPT", "Tokenizer", "MailText",
@@ -46,5 +60,11 @@ let package = Package(
         .testTarget(name: "GPTTests", dependencies: ["GPT"], resources: [.copy("Reference")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MailTextTests", dependencies: ["MailText"]),
+        .testTarget(name: "SpamguardServiceTests", dependencies: [
+            "SpamguardService",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+        ]),
     ]
 )

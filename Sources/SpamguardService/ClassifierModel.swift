@@ -1,0 +1,53 @@
+/// A loaded classifier. Implemented by `Training.SpamClassifier`.
+///
+/// Threading contract, which the daemon keeps:
+/// - `tokens(for:)` is thread-safe and is called on libmilter's threads, one per message.
+/// - `spamProbabilities(_:)` is CPU-heavy (~10–100 ms per batch) and is called from one dedicated compute
+///   thread only (see `ComputeThread`), never from the cooperative pool.
+public protocol ClassifierModel: AnyObject, Sendable {
+    /// Shown in `X-Spam-Status: … model=<version>`, in logs and in systemd's STATUS line.
+    var version: String { get }
+    /// What text to extract from a message for this model.
+    var extraction: ExtractionOptions { get }
+    /// Tokenize and truncate one message's classification text.
+    func tokens(for text: String) -> [Int32]
+    /// One spam probability in [0, 1] per token sequence, in order.
+    func spamProbabilities(_ batch: [[Int32]]) throws -> [Float]
+}
+
+/// Where a model comes from: the base model directory and the trained classifier bundle.
+public struct ModelLocation: Sendable, Equatable {
+    public var base: String
+    public var classifier: String
+
+    public init(base: String, classifier: String) {
+        self.base = base
+        self.classifier = classifier
+    }
+}
+
+/// Loads a classifier from disk. The daemon's main supplies the real one (`Training.SpamClassifier.load`).
+public protocol ClassifierLoader: Sendable {
+    /// Loads the model at `location`.
+    /// - Throws: `ModelLoadError.classifierMissing` when no classifier has been trained yet; any other error
+    ///   means the files exist but were refused (corrupt, wrong shape, unreadable).
+    func load(_ location: ModelLocation) throws -> any ClassifierModel
+}
+
+public enum ModelLoadError: Error, CustomStringConvertible, Equatable {
+    /// No classifier bundle at the configured path: nothing has been trained yet.
+    case classifierMissing(path: String)
+    /// No base model at the configured path.
+    case baseMissing(path: String)
+
+    public var description: String {
+        switch self {
+        case .classifierMissing(let path):
+            "no classifier has been trained yet (nothing at \(path)); train one with `spamguardctl train`, "
+                + "then reload (systemctl reload spamguard)"
+        case .baseMissing(let path):
+            "no base model at \(path) (expected the Hugging Face gpt2 layout: config.json, model.safetensors, "
+                + "vocab.json, merges.txt)"
+        }
+    }
+}
