@@ -1,0 +1,58 @@
+import Synchronization
+import SpamguardService
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A test double for `ClassifierModel`: the score of a sequence is its first token / 1000, so every caller
+/// can check it got its own answer; each forward pass sleeps `delay` and is recorded.
+final class FakeModel: ClassifierModel {
+    enum Failure: Error { case broken }
+
+    let version: String
+    let extraction = ExtractionOptions()
+    private let delay: Duration
+    private let behaviour: Behaviour
+    private let seen = Mutex<[Int]>([])
+    private let threads = Mutex<Set<UInt>>([])
+
+    enum Behaviour: Sendable {
+        case firstTokenOverThousand
+        case constant(Float)
+        case throwing
+        case wrongCount
+    }
+
+    init(version: String = "fake-1", delay: Duration = .zero, behaviour: Behaviour = .firstTokenOverThousand) {
+        self.version = version
+        self.delay = delay
+        self.behaviour = behaviour
+    }
+
+    /// Batch sizes of every forward pass so far.
+    var batchSizes: [Int] { seen.withLock { $0 } }
+    /// The threads forward passes ran on.
+    var computeThreads: Set<UInt> { threads.withLock { $0 } }
+
+    func tokens(for text: String) -> [Int32] {
+        [Int32(text) ?? 0]
+    }
+
+    func spamProbabilities(_ batch: [[Int32]]) throws -> [Float] {
+        seen.withLock { $0.append(batch.count) }
+        threads.withLock { _ = $0.insert(UInt(pthread_self())) }
+        if delay > .zero {
+            let (seconds, attoseconds) = delay.components
+            var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+            var remaining = timespec()
+            while nanosleep(&request, &remaining) != 0 { request = remaining }
+        }
+        switch behaviour {
+        case .firstTokenOverThousand: return batch.map { Float($0.first ?? 0) / 1000 }
+        case .constant(let score): return batch.map { _ in score }
+        case .throwing: throw Failure.broken
+        case .wrongCount: return [0.5]
+        }
+    }
+}
