@@ -26,8 +26,18 @@ final class OSThread: Sendable {
         self.handle = handle
     }
 
-    /// Waits for the thread to finish. Call once.
+    /// Waits for the thread to finish. Call once, and not after `detach()`.
     func join() {
         _ = pthread_join(handle, nil)
+    }
+
+    /// Lets the thread's resources go when it ends, without anyone joining it.
+    func detach() {
+        _ = pthread_detach(handle)
+    }
+
+    /// Sends `signal` to this thread only (`pthread_kill`).
+    func send(signal: Int32) {
+        _ = pthread_kill(handle, signal)
     }
 }

@@ -18,6 +18,8 @@ final class FakeModel: ClassifierModel {
     private let threads = Mutex<Set<UInt>>([])
 
     enum Behaviour: Sendable {
+        /// Messages mentioning the keyword score 0.97, others 0.03 (tokens: [1] or [0]).
+        case keyword(String)
         case firstTokenOverThousand
         case constant(Float)
         case throwing
@@ -36,7 +38,8 @@ final class FakeModel: ClassifierModel {
     var computeThreads: Set<UInt> { threads.withLock { $0 } }
 
     func tokens(for text: String) -> [Int32] {
-        [Int32(text) ?? 0]
+        if case .keyword(let word) = behaviour { return [text.contains(word) ? 1 : 0] }
+        return [Int32(text) ?? 0]
     }
 
     func spamProbabilities(_ batch: [[Int32]]) throws -> [Float] {
@@ -49,6 +52,7 @@ final class FakeModel: ClassifierModel {
             while nanosleep(&request, &remaining) != 0 { request = remaining }
         }
         switch behaviour {
+        case .keyword: return batch.map { $0.first == 1 ? 0.97 : 0.03 }
         case .firstTokenOverThousand: return batch.map { Float($0.first ?? 0) / 1000 }
         case .constant(let score): return batch.map { _ in score }
         case .throwing: throw Failure.broken

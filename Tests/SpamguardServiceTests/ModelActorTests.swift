@@ -210,26 +210,18 @@ struct ModelActorTests {
     func blockingWaitFromPlainThread() async throws {
         let model = FakeModel(delay: .milliseconds(200))
         try await withModelActor(model, maxWait: .zero) { (actor: ModelActor) async throws in
-            let results = Mutex<[ClassificationTicket.Outcome]>([])
-            let done = DispatchSemaphore(value: 0)
-            let thread = OSThread {
-                let fast = ClassificationTicket(tokens: [7], model: model, deadline: deadline(in: .seconds(10)))
-                actor.submit(fast)
-                let first = fast.wait()
-                let late = ClassificationTicket(tokens: [8], model: model, deadline: deadline(in: .milliseconds(50)))
-                actor.submit(late)
-                let second = late.wait()
-                results.withLock { $0 = [first, second] }
-                done.signal()
+            // A plain thread, like libmilter's: it blocks in wait(), never a thread of the cooperative pool.
+            let outcomes: [ClassificationTicket.Outcome] = await withCheckedContinuation { continuation in
+                OSThread {
+                    let fast = ClassificationTicket(tokens: [7], model: model, deadline: deadline(in: .seconds(10)))
+                    actor.submit(fast)
+                    let first = fast.wait()
+                    let late = ClassificationTicket(tokens: [8], model: model, deadline: deadline(in: .milliseconds(50)))
+                    actor.submit(late)
+                    let second = late.wait()
+                    continuation.resume(returning: [first, second])
+                }.detach()
             }
-            await withCheckedContinuation { continuation in
-                DispatchQueue.global().async {
-                    done.wait()
-                    continuation.resume()
-                }
-            }
-            thread.join()
-            let outcomes = results.withLock { $0 }
             #expect(try outcomes[0].get().score == 0.007)
             #expect(throws: ClassificationError.deadlineExceeded) { try outcomes[1].get() }
         }
@@ -237,7 +229,7 @@ struct ModelActorTests {
 
     @Test("graceful shutdown fails queued tickets and lets the running pass finish")
     func shutdownDrains() async throws {
-        let model = FakeModel(delay: .milliseconds(300))
+        let model = FakeModel(delay: .milliseconds(600))
         let actor = ModelActor(model: model, limits: BatchLimits(maxBatch: 1, maxWait: .zero), logger: Logger(label: "test"))
         let running = ClassificationTicket(tokens: [1], model: model, deadline: deadline(in: .seconds(10)))
         let queued = ClassificationTicket(tokens: [2], model: model, deadline: deadline(in: .seconds(10)))
@@ -252,8 +244,9 @@ struct ModelActorTests {
                 }
             }
             actor.submit(running)
+            try await waitUntilComputing(actor)
             actor.submit(queued)
-            try await Task.sleep(for: .milliseconds(100))
+            while await actor.status().pending < 1 { try await Task.sleep(for: .milliseconds(2)) }
             shutdown.yield()
             try await group.waitForAll()
         }
