@@ -66,5 +66,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
         ]),
+        // Drives the built `spamguard` binary with miltertest and a real Postfix (Debian packages; see scripts/setup).
+        .testTarget(name: "SpamguardEndToEndTests", exclude: ["miltertest"]),
     ]
 )

@@ -7,7 +7,7 @@ import ServiceLifecycle
 /// Services start together and stop in reverse order, so on shutdown libmilter stops first (and lets the
 /// messages at end-of-message finish), and the model actor last. Signals are not the group's: libmilter
 /// owns SIGTERM/SIGINT (its stop ends `MilterService`, which shuts the group down) and `ReloadSignals`
-/// owns SIGHUP/SIGUSR1 — see `ProcessSignals`.
+/// with the main thread owns SIGHUP/SIGUSR1 — see `ProcessSignals`.
 public struct Daemon: Sendable {
     let configuration: Configuration
     let configurationPath: String
@@ -37,7 +37,6 @@ public struct Daemon: Sendable {
             configurationPath: configurationPath, running: configuration, loader: loader, models: models,
             filter: filter, sink: sink, notifier: notifier, logger: logger
         )
-        // Before MilterService: its thread must exist before libmilter's signal thread (see ProcessSignals).
         let signals = ReloadSignals { [reloader] signal in reloader.requestReload(.signal(signal)) }
         defer { signals.stop() }
 

@@ -38,10 +38,17 @@ public final class MilterSession: @unchecked Sendable {
     /// The MTA understands `SMFIS_SKIP` (negotiated).
     public var canSkipBody = false
     var message: MessageInProgress?
+    private let openSessions: ManagedAtomic<Int>
 
-    public init(client: IPAddress?, clientName: String) {
+    fileprivate init(client: IPAddress?, clientName: String, openSessions: ManagedAtomic<Int>) {
         self.client = client
         self.clientName = clientName
+        self.openSessions = openSessions
+        openSessions.wrappingIncrement(ordering: .relaxed)
+    }
+
+    deinit {
+        openSessions.wrappingDecrement(ordering: .relaxed)
     }
 }
 
@@ -70,6 +77,7 @@ public final class MessageFilter: Sendable {
     private let logger: Logger
     public let counters = MessageCounters()
     private let inFlight = ManagedAtomic(0)
+    private let openSessions = ManagedAtomic(0)
 
     public init(settings: FilterSettings, models: ModelActor, logger: Logger) {
         self.settings = Mutex(settings)
@@ -86,8 +94,17 @@ public final class MessageFilter: Sendable {
     /// Messages currently in end-of-message (waiting for the model).
     public var messagesInFlight: Int { inFlight.load(ordering: .relaxed) }
 
+    /// Connection states alive right now (a session is counted until it is freed).
+    public var sessionsOpen: Int { openSessions.load(ordering: .relaxed) }
+
+    /// A new connection's state, without the connect-time checks (for an MTA that skipped connect).
+    public func openSession(client: IPAddress?, clientName: String) -> MilterSession {
+        MilterSession(client: client, clientName: clientName, openSessions: openSessions)
+    }
+
     public func connect(client: IPAddress?, clientName: String) -> (MilterSession, FilterDecision) {
-        let session = MilterSession(client: client, clientName: clientName)
+        let session = openSession(client: client, clientName: clientName)
+        logger.debug("connection from \(clientName) [\(client.map { "\($0)" } ?? "unknown")] (\(sessionsOpen) open)")
         if let client, currentSettings.skip.covers(client) {
             counters.recordSkipped()
             logger.debug("client \(clientName) [\(client)] is in policy.skip_networks: not scanning this connection")
@@ -185,7 +202,15 @@ public final class MessageFilter: Sendable {
     }
 
     public func abort(_ session: MilterSession) {
+        if let message = session.message {
+            logger.debug("queue_id=\(message.queueID ?? "-") aborted by the MTA")
+        }
         session.message = nil
+    }
+
+    /// After libmilter's close callback released a session.
+    public func connectionClosed() {
+        logger.debug("connection closed (\(sessionsOpen) open)")
     }
 
     /// Headers or body without a MAIL FROM (some test clients skip it): start the message now.

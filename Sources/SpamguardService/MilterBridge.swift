@@ -75,7 +75,7 @@ public enum MilterBridge {
     /// The connection's session; created here if the MTA skipped negotiate and connect.
     private static func sessionCreatingIfNeeded(_ context: OpaquePointer?) -> MilterSession {
         if let session = session(context) { return session }
-        let session = MilterSession(client: nil, clientName: "unknown")
+        let session = installed.filter.openSession(client: nil, clientName: "unknown")
         _ = smfi_setpriv(context, Unmanaged.passRetained(session).toOpaque())
         return session
     }
@@ -176,6 +176,7 @@ public enum MilterBridge {
 
     private static let close: @convention(c) (OpaquePointer?) -> sfsistat = { context in
         release(context)
+        installed.filter.connectionClosed()
         return SMFIS_CONTINUE
     }
 

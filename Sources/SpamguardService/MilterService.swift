@@ -66,6 +66,7 @@ public final class MilterService: Service, Sendable {
             _ = smfi_stop()
         }
 
+        removeSocketFile()
         let cause = stopRequested.load(ordering: .acquiring) ? "shutdown requested" : "libmilter stopped (SIGTERM or SIGINT)"
         logger.notice("milter stopped accepting connections: \(cause); \(filter.messagesInFlight) message(s) at end-of-message")
         onStopping()
@@ -94,6 +95,13 @@ public final class MilterService: Service, Sendable {
             return String(configuration.listen.dropFirst(prefix.count))
         }
         return nil
+    }
+
+    /// libmilter unlinks its unix socket on stop, but not when running as root; then we do.
+    private func removeSocketFile() {
+        guard let path = unixSocketPath else { return }
+        var info = stat()
+        if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK { _ = unlink(path) }
     }
 
     /// Waits until no message is at end-of-message any more, at most `timeout_seconds`.

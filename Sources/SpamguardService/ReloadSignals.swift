@@ -17,21 +17,21 @@ import Musl
 ///
 /// How reload coexists with that thread:
 /// - `blockDaemonSignals()` runs first thing in `main`, before any thread exists, so every thread the
-///   process ever creates (Swift's pool, libmilter's workers) inherits the mask and only `sigwait` can take
-///   these signals — none of them can kill the process by default action or run a handler.
+///   process ever creates (Swift's pool, libmilter's) inherits the mask: none of them can take these
+///   signals, by default action or otherwise.
 /// - SIGTERM and SIGINT stay libmilter's: its signal thread stops the listener, `smfi_main` returns, and
 ///   `MilterService` ends, which shuts the service group down gracefully. That is the stop libmilter expects.
-/// - Reload has its own signal, SIGUSR1, which libmilter never waits for: `systemctl reload` sends it
-///   (`ExecReload=` in the unit) and it is always ours.
-/// - SIGHUP, the conventional reload signal, is waited for by both libmilter's thread and ours, and POSIX
-///   leaves open which waiter gets it. Linux decides deterministically: for a process-directed signal it
-///   offers the signal to the threads that can take it in thread-creation order (`complete_signal` walks
-///   the thread list), so the waiter created first wins. `ReloadSignals` therefore starts its thread before
-///   `smfi_main` can start libmilter's, and goes straight back to `sigwait` after each signal (it only
-///   enqueues a request), so SIGHUP reloads. Should libmilter ever take a SIGHUP (another kernel, or one
-///   arriving within the microseconds our thread is not waiting), it stops gracefully as on SIGTERM and the
-///   unit's `Restart=always` brings the daemon back; mail is not lost either way
-///   (`milter_default_action = accept`).
+/// - Reload is SIGUSR1, which libmilter never waits for: `ReloadSignals`' thread `sigwait`s for it, and
+///   `systemctl reload` sends it (`ExecReload=`). While that thread is busy a SIGUSR1 stays pending, so
+///   none is lost.
+/// - SIGHUP, the conventional reload signal, is also in libmilter's `sigwait` set, and POSIX leaves open
+///   which thread gets a signal that several can take. Linux offers a process-directed signal to the
+///   main thread first and to the others only if the main thread cannot take it (`complete_signal`). So
+///   the main thread, which only waits for the daemon to end (`MainThread`), keeps SIGHUP unblocked with
+///   a handler that re-sends it to the process as SIGUSR1 (`kill` is async-signal-safe). `SA_NODEFER`
+///   keeps SIGHUP unblocked even while the handler runs; the main thread cannot take it only while a
+///   SIGHUP is already pending for it, and then a new one merges with that one. libmilter's thread is
+///   never offered a SIGHUP. (`DaemonLifecycleTests.sighupStorm` sends thousands.)
 public enum ProcessSignals {
     /// The signals no thread may take by default action: libmilter's three, plus our reload signal.
     static let daemonSignals: [Int32] = [SIGHUP, SIGTERM, SIGINT, SIGUSR1]
@@ -45,21 +45,34 @@ public enum ProcessSignals {
         let status = pthread_sigmask(SIG_BLOCK, &set, nil)
         precondition(status == 0, "pthread_sigmask: \(SystemError(errno: status))")
     }
+
+    /// Makes the calling thread — the main thread, which must then do nothing but wait — the one that takes
+    /// SIGHUP, and turns each into a SIGUSR1 for `ReloadSignals`.
+    static func forwardHangupsToReload() {
+        var forward = sigaction()
+        forward.__sigaction_handler.sa_handler = { _ in _ = kill(getpid(), SIGUSR1) }
+        forward.sa_flags = SA_RESTART | Int32(bitPattern: UInt32(SA_NODEFER))
+        sigemptyset(&forward.sa_mask)
+        sigaction(SIGHUP, &forward, nil)
+        var hangup = sigset_t()
+        sigemptyset(&hangup)
+        sigaddset(&hangup, SIGHUP)
+        pthread_sigmask(SIG_UNBLOCK, &hangup, nil)
+    }
 }
 
-/// Turns SIGHUP and SIGUSR1 into reload requests, on a thread of its own that `sigwait`s for them.
-/// Create it before `smfi_main` starts (see `ProcessSignals`), and after `blockDaemonSignals()`.
+/// Turns reload signals (SIGUSR1, and SIGHUP forwarded as SIGUSR1) into reload requests, on a thread of
+/// its own that `sigwait`s for them. See `ProcessSignals`.
 public final class ReloadSignals: Sendable {
     private let thread: OSThread
     private let stopping = ManagedAtomic(false)
 
-    /// Starts the thread; `onSignal` runs on it for every SIGHUP or SIGUSR1 and must return at once.
+    /// Starts the thread; `onSignal` runs on it for every reload signal and must return at once.
     public init(onSignal: @escaping @Sendable (Int32) -> Void) {
         let stopping = self.stopping
         self.thread = OSThread {
             var set = sigset_t()
             sigemptyset(&set)
-            sigaddset(&set, SIGHUP)
             sigaddset(&set, SIGUSR1)
             while true {
                 var signal: Int32 = 0

@@ -164,4 +164,15 @@ struct MessageFilterTests {
             #expect(await driver.send(headers: [], body: "viagra").outcome?.action == "reject")
         }
     }
+
+    @Test("a session is counted while it lives")
+    func sessionsCounted() async throws {
+        try await withFilter(model: model) { filter, _ in
+            var session: MilterSession? = filter.connect(client: nil, clientName: "local").0
+            #expect(filter.sessionsOpen == 1)
+            #expect(session != nil)
+            session = nil
+            #expect(filter.sessionsOpen == 0)
+        }
+    }
 }
