@@ -15,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries from Debian, each behind a module map.
@@ -26,6 +27,9 @@ let package = Package(
         .target(name: "GPT", dependencies: ["COpenBLAS"], swiftSettings: fast),
         .target(name: "Tokenizer", swiftSettings: fast),
         .target(name: "MailText", swiftSettings: fast),
+        .target(name: "Training", dependencies: [
+            "GPT", "Tokenizer", "MailText", .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: fast),
 
         // Thin executables.
         .executableTarget(name: "spamguard", dependencies: [
@@ -46,5 +50,6 @@ let package = Package(
         .testTarget(name: "GPTTests", dependencies: ["GPT"], resources: [.copy("Reference")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MailTextTests", dependencies: ["MailText"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "GPT"]),
     ]
 )

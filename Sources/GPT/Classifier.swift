@@ -27,6 +27,20 @@ public enum TrainableScope: Sendable, Hashable, Codable, CustomStringConvertible
     public init?(_ text: String) {
         if text == "all" { self = .all } else if let n = Int(text), n >= 0 { self = n == 0 ? .headOnly : .lastBlocks(n) } else { return nil }
     }
+
+    // Coded as its command-line spelling: "0", "2", "all".
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let scope = TrainableScope(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "expected a block count or \"all\", got \"\(text)\""))
+        }
+        self = scope
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
 }
 
 /// What a training or evaluation step starts from. With frozen lower blocks, the input is their output
