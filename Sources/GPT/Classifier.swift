@@ -119,19 +119,13 @@ public final class ClassifierNetwork {
     public func frozenFeatures(_ sequences: [[Int32]]) throws -> [[Float]] {
         precondition(scope != .all, "nothing is frozen when every parameter trains")
         let C = model.config.channels
-        let batch = try pack(sequences)
-        let body = bodyWorkspace(batch: batch, keepActivations: false)
-        let t = model.tensors
-        var x = body.x, y = body.y
-        tokenScratch.withUnsafeBufferPointer { encoderForward(x, $0.baseAddress!, batch, t.wte, t.wpe, C: C) }
-        for l in 0..<firstBlock {
-            blockForward(y, x, t.blocks[l], body.acts[0], batch, config: model.config)
-            swap(&x, &y)
-        }
         if scope == .headOnly {
-            let pooled = finalNorm(x, batch: batch, ws: body)
+            let (_, _, pooled) = try bodyForward(.tokens(sequences), training: false)
             return (0..<sequences.count).map { Array(UnsafeBufferPointer(start: pooled + $0 * C, count: C)) }
         }
+        let batch = try pack(sequences)
+        let ws = bodyWorkspace(batch: batch, training: false)
+        let x = frozenBlocks(ws, batch)
         return zip(batch.starts, batch.lengths).map { s, T in Array(UnsafeBufferPointer(start: x + s * C, count: T * C)) }
     }
 
@@ -150,31 +144,44 @@ public final class ClassifierNetwork {
         return (r.loss, r.probabilities)
     }
 
+    /// Blocks 0..<L−1 run in full; the last block runs on the pooled rows only (see PooledBlock.swift).
+    /// When training, each trainable full block keeps its activations and its input.
     private struct BodyWorkspace {
-        let acts: [BlockActivations]     // one per trainable block (or one shared when not training)
-        let inputs: [UnsafeMutablePointer<Float>]  // input of each trainable block, then ln_f's input
-        let x, y: UnsafeMutablePointer<Float>      // ping-pong residuals for inference
-        let lnf, lnfMean, lnfRstd: UnsafeMutablePointer<Float>  // [B,C], [B], [B]: ln_f on pooled rows only
-        let dresidual: UnsafeMutablePointer<Float> // [N,C]
+        let acts: [BlockActivations]          // one per trainable full block (one shared when not training)
+        let inputs: [UnsafeMutablePointer<Float>]  // inputs[i]: input [N,C] of block firstBlock + i (the last: the pooled block's)
+        let pooledActs: PooledBlockActivations
+        let pooledOut: UnsafeMutablePointer<Float>  // [B,C] the last block's output at the pooled rows
+        let x, y: UnsafeMutablePointer<Float>       // ping-pong residuals [N,C]
+        let lnf, lnfMean, lnfRstd: UnsafeMutablePointer<Float>  // [B,C], [B], [B]
+        let dresidual: UnsafeMutablePointer<Float>  // [N,C]
+        let dpooled: UnsafeMutablePointer<Float>    // [B,C]
         let grad: BlockGradScratch
+        let pooledGrad: PooledBlockGradScratch
     }
 
-    private func bodyWorkspace(batch: PackedBatch, keepActivations: Bool) -> BodyWorkspace {
+    private var fullTrainableBlocks: Int { max(0, model.config.layers - 1 - firstBlock) }
+
+    private func bodyWorkspace(batch: PackedBatch, training: Bool) -> BodyWorkspace {
         let c = model.config, C = c.channels, N = batch.tokenCount, B = batch.lengths.count
-        let blocks = keepActivations ? max(1, c.layers - firstBlock) : 1
+        let fullActs = training ? max(1, fullTrainableBlocks) : 1
+        let inputCount = training ? max(1, c.layers - firstBlock) : 1
         let actCount = BlockActivations.count(tokens: N, attention: batch.attentionCount, config: c)
+        let pooledCount = PooledBlockActivations.count(tokens: N, sequences: B, config: c)
         let maxT = batch.lengths.max() ?? 1
-        let gradCount = keepActivations ? BlockGradScratch.count(tokens: N, maxLength: maxT, C: C) : 0
-        let total = blocks * actCount + (blocks + 1) * N * C + 2 * N * C + B * C + 2 * B + N * C + gradCount
+        let gradCount = training ? BlockGradScratch.count(tokens: N, maxLength: maxT, C: C) : 0
+        let pooledGradCount = training ? PooledBlockGradScratch.count(tokens: N, sequences: B, maxLength: maxT, C: C) : 0
+        let total = fullActs * actCount + pooledCount + (inputCount + 3) * N * C + 3 * B * C + 2 * B + gradCount + pooledGradCount
         var q = work.reserve(total)
         func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { q += n }; return q }
-        let acts = (0..<blocks).map { _ in BlockActivations(take(actCount), tokens: N, attention: batch.attentionCount, config: c) }
-        let inputs = (0...blocks).map { _ in take(N * C) }
-        let x = take(N * C), y = take(N * C)
-        let lnf = take(B * C), lnfMean = take(B), lnfRstd = take(B)
-        let dres = take(N * C)
-        let grad = BlockGradScratch(take(gradCount), tokens: N, C: C)
-        return BodyWorkspace(acts: acts, inputs: inputs, x: x, y: y, lnf: lnf, lnfMean: lnfMean, lnfRstd: lnfRstd, dresidual: dres, grad: grad)
+        return BodyWorkspace(
+            acts: (0..<fullActs).map { _ in BlockActivations(take(actCount), tokens: N, attention: batch.attentionCount, config: c) },
+            inputs: (0..<inputCount).map { _ in take(N * C) },
+            pooledActs: PooledBlockActivations(take(pooledCount), tokens: N, sequences: B, config: c),
+            pooledOut: take(B * C), x: take(N * C), y: take(N * C),
+            lnf: take(B * C), lnfMean: take(B), lnfRstd: take(B),
+            dresidual: take(N * C), dpooled: take(B * C),
+            grad: BlockGradScratch(take(gradCount), tokens: N, C: C),
+            pooledGrad: PooledBlockGradScratch(take(pooledGradCount), tokens: N, sequences: B, C: C))
     }
 
     private func pack(_ sequences: [[Int32]]) throws -> PackedBatch {
@@ -188,14 +195,18 @@ public final class ClassifierNetwork {
         return PackedBatch(lengths: sequences.map(\.count))
     }
 
-    /// ln_f on the last row of each sequence of x[N,C] → ws.lnf[B,C].
-    private func finalNorm(_ x: UnsafePointer<Float>, batch: PackedBatch, ws: BodyWorkspace) -> UnsafeMutablePointer<Float> {
-        let C = model.config.channels
-        for (b, row) in batch.lastRows.enumerated() {
-            layernormForward(ws.lnf + b * C, ws.lnfMean + b, ws.lnfRstd + b, x + row * C, model.tensors.lnfw, model.tensors.lnfb,
-                             N: 1, C: C, eps: model.config.layerNormEpsilon)
+    /// Embeddings and the frozen full blocks (0..<min(firstBlock, L−1)) of the packed tokens; the result is in
+    /// ws.inputs[0] (the input of the first block that follows).
+    private func frozenBlocks(_ ws: BodyWorkspace, _ batch: PackedBatch) -> UnsafeMutablePointer<Float> {
+        let c = model.config, C = c.channels, t = model.tensors
+        tokenScratch.withUnsafeBufferPointer { encoderForward(ws.inputs[0], $0.baseAddress!, batch, t.wte, t.wpe, C: C) }
+        var x = ws.inputs[0], y = ws.x
+        for l in 0..<min(firstBlock, c.layers - 1) {
+            blockForward(y, x, t.blocks[l], ws.acts[0], batch, config: c)
+            swap(&x, &y)
         }
-        return ws.lnf
+        if x != ws.inputs[0] { ws.inputs[0].update(from: x, count: batch.tokenCount * C) }
+        return ws.inputs[0]
     }
 
     /// Runs the body on `input` and returns the batch layout, the workspace and the pooled ln_f output [B,C].
@@ -207,32 +218,29 @@ public final class ClassifierNetwork {
         case .pooled(let rows):
             precondition(scope == .headOnly, "pooled features only feed a head-only network")
             batch = PackedBatch(lengths: [Int](repeating: 1, count: rows.count))
-            ws = bodyWorkspace(batch: batch, keepActivations: false)
+            ws = bodyWorkspace(batch: batch, training: false)
             for (b, r) in rows.enumerated() { (ws.lnf + b * C).update(from: r, count: C) }
             return (batch, ws, ws.lnf)
         case .residuals(let rows, let lengths):
             batch = PackedBatch(lengths: lengths)
-            ws = bodyWorkspace(batch: batch, keepActivations: training)
+            ws = bodyWorkspace(batch: batch, training: training)
             for (b, r) in rows.enumerated() { (ws.inputs[0] + batch.starts[b] * C).update(from: r, count: lengths[b] * C) }
         case .tokens(let sequences):
             batch = try pack(sequences)
-            ws = bodyWorkspace(batch: batch, keepActivations: training)
-            tokenScratch.withUnsafeBufferPointer { encoderForward(ws.inputs[0], $0.baseAddress!, batch, t.wte, t.wpe, C: C) }
-            // The frozen blocks, when tokens are given to a partly frozen network.
-            var x = ws.inputs[0], y = ws.y
-            for l in 0..<firstBlock { blockForward(y, x, t.blocks[l], ws.acts[0], batch, config: c); swap(&x, &y) }
-            if x != ws.inputs[0] { ws.inputs[0].update(from: x, count: batch.tokenCount * C) }
+            ws = bodyWorkspace(batch: batch, training: training)
+            _ = frozenBlocks(ws, batch)
         }
-        // The trainable blocks: when training each keeps its activations and its output is the next one's
-        // saved input; otherwise they share one set and ping-pong between two residual buffers.
+        // Trainable full blocks: when training each output is the next block's saved input; otherwise ping-pong.
         var x = ws.inputs[0]
-        for l in firstBlock..<c.layers {
+        for l in firstBlock..<max(firstBlock, c.layers - 1) {
             let i = training ? l - firstBlock : 0
             let out = training ? ws.inputs[i + 1] : (x == ws.x ? ws.y : ws.x)
             blockForward(out, x, t.blocks[l], ws.acts[i], batch, config: c)
             x = out
         }
-        return (batch, ws, finalNorm(x, batch: batch, ws: ws))
+        pooledBlockForward(ws.pooledOut, x, t.blocks[c.layers - 1], ws.pooledActs, batch, config: c)
+        layernormForward(ws.lnf, ws.lnfMean, ws.lnfRstd, ws.pooledOut, t.lnfw, t.lnfb, N: batch.lengths.count, C: C, eps: c.layerNormEpsilon)
+        return (batch, ws, ws.lnf)
     }
 
     private func run(_ input: ClassifierInput, labels: [Int]?, weights: [Float]?) throws -> (loss: Float, probabilities: [[Float]]) {
@@ -255,34 +263,33 @@ public final class ClassifierNetwork {
         let totalWeight = weights.reduce(0, +)
         var loss: Float = 0
         let dW = headGradients.baseAddress!, dbias = dW + K * C
-        var dpooled = [Float](repeating: 0, count: B * C)
+        var dlnf = [Float](repeating: 0, count: B * C)
         for b in 0..<B {
             loss -= weights[b] * Foundation.log(max(probs[b][labels[b]], 1e-30)) / totalWeight
             for k in 0..<K {
                 let dlogit = weights[b] * (probs[b][k] - (k == labels[b] ? 1 : 0)) / totalWeight
                 for ch in 0..<C {
                     dW[k * C + ch] += dlogit * pooled[b * C + ch]
-                    dpooled[b * C + ch] += dlogit * W[k * C + ch]
+                    dlnf[b * C + ch] += dlogit * W[k * C + ch]
                 }
                 dbias[k] += dlogit
             }
         }
         if scope == .headOnly { return (loss, probs) }
 
-        // ln_f backward on the pooled rows (every other row's gradient is zero), then the blocks top-down.
-        let N = batch.tokenCount, blocks = c.layers - firstBlock
-        ws.dresidual.update(repeating: 0, count: N * C)
+        // ln_f, then the pooled last block, then the full trainable blocks top-down, then the embeddings.
+        func grads(_ l: Int) -> BlockTensors { BlockTensors(gradients.baseAddress! + (model.layout.blockOffset(l) - trainableOffset), C: C) }
         let glnfw = gradients.baseAddress! + (model.layout.lnfOffset - trainableOffset)
-        dpooled.withUnsafeBufferPointer { dp in
-            for (b, row) in batch.lastRows.enumerated() {
-                layernormBackward(ws.dresidual + row * C, glnfw, glnfw + C, dp.baseAddress! + b * C, ws.inputs[blocks] + row * C,
-                                  t.lnfw, ws.lnfMean + b, ws.lnfRstd + b, N: 1, C: C)
-            }
+        ws.dpooled.update(repeating: 0, count: B * C)
+        dlnf.withUnsafeBufferPointer {
+            layernormBackward(ws.dpooled, glnfw, glnfw + C, $0.baseAddress!, ws.pooledOut, t.lnfw, ws.lnfMean, ws.lnfRstd, N: B, C: C)
         }
-        for l in stride(from: c.layers - 1, through: firstBlock, by: -1) {
+        let last = c.layers - 1
+        pooledBlockBackward(ws.dresidual, ws.dpooled, grads(last), ws.inputs[last - firstBlock], t.blocks[last],
+                            ws.pooledActs, ws.pooledGrad, batch, config: c)
+        for l in stride(from: last - 1, through: firstBlock, by: -1) {
             let i = l - firstBlock
-            let g = BlockTensors(gradients.baseAddress! + (model.layout.blockOffset(l) - trainableOffset), C: C)
-            blockBackward(ws.dresidual, g, ws.inputs[i], t.blocks[l], ws.acts[i], ws.grad, batch, config: c)
+            blockBackward(ws.dresidual, grads(l), ws.inputs[i], t.blocks[l], ws.acts[i], ws.grad, batch, config: c)
         }
         if scope == .all {
             let g = gradients.baseAddress!

@@ -62,3 +62,22 @@ import Testing
         #expect(worstTanh < 5e-7)
     }
 }
+
+@Suite struct PooledForwardTests {
+    /// The classifier computes its last block on the pooled rows only; that must equal the full forward's last rows.
+    @Test func pooledLastBlockEqualsTheFullForward() throws {
+        let model = GPTModel(config: tinyConfig, seed: 21, randomizeAll: true)
+        let net = ClassifierNetwork(model: model, scope: .headOnly, seed: 4)
+        let seqs: [[Int32]] = [[5, 17, 3, 66, 0], [42], (0..<16).map { Int32($0 * 5 % 67) }]
+        let probs = try net.probabilities(.tokens(seqs))
+        let C = tinyConfig.channels
+        let expected: [[Float]] = try GPTRunner(model: model).withHiddenStates(seqs) { hidden, batch in
+            batch.lastRows.map { row in
+                let logits = (0..<2).map { k in (0..<C).reduce(net.head[2 * C + k]) { $0 + net.head[k * C + $1] * hidden[row * C + $1] } }
+                let m = logits.max()!, e = logits.map { Foundation.exp($0 - m) }
+                return e.map { $0 / e.reduce(0, +) }
+            }
+        }
+        for (a, b) in zip(probs.joined(), expected.joined()) { #expect(abs(a - b) < 1e-5) }
+    }
+}
