@@ -50,6 +50,7 @@ extension ExtractedText {
         let room = max(0, options.maxTextCharacters - headScalars)
         if ScalarCount.of(body) > room {
             body.removeSubrange(ScalarCount.prefixLength(body, scalars: room)...)
+            while body.last == 0x20 || body.last == 0x0A { body.removeLast() }
             truncated = true
         }
         var classificationText = headText + String(decoding: body, as: UTF8.self)

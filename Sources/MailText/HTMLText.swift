@@ -105,14 +105,16 @@ enum HTMLText {
         }
         while j < n, j - i <= 32, isLetter(html[j]) || isDigit(html[j]) { j += 1 }
         let name = String(decoding: UnsafeBufferPointer(rebasing: html[(i + 1)..<j]), as: UTF8.self)
-        if let value = HTMLEntities.values[name] {
-            if j < n, html[j] == UInt8(ascii: ";") {
-                appendUTF8(value, to: &out)
-                return j + 1
-            }
-            if HTMLEntities.withoutSemicolon.contains(name) {
-                appendUTF8(value, to: &out)
-                return j
+        if j < n, html[j] == UInt8(ascii: ";"), let value = HTMLEntities.values[name] {
+            appendUTF8(value, to: &out)
+            return j + 1
+        }
+        // Without `;`, the longest legacy name the run starts with: `&copyright` is ©right.
+        for length in stride(from: name.utf8.count, through: 2, by: -1) {
+            let prefix = String(name.utf8.prefix(length))!
+            if HTMLEntities.withoutSemicolon.contains(prefix) {
+                appendUTF8(HTMLEntities.values[prefix]!, to: &out)
+                return i + 1 + length
             }
         }
         out.append(UInt8(ascii: "&"))

@@ -60,7 +60,11 @@ struct HeaderBlock: Sendable {
             }
         }
         collectingLine = field != nil
-        if collectingLine { collect(UnsafeBufferPointer(rebasing: piece[(colon + 1)...]), problems: &problems) }
+        if collectingLine {
+            var valueStart = colon + 1
+            while valueStart < piece.count, piece[valueStart] == 0x20 || piece[valueStart] == 0x09 { valueStart += 1 }
+            collect(UnsafeBufferPointer(rebasing: piece[valueStart...]), problems: &problems)
+        }
         return .continues
     }
 
