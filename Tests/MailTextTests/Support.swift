@@ -82,7 +82,7 @@ func feed<G: RandomNumberGenerator>(
 func readRawIncrementally<G: RandomNumberGenerator>(
     _ message: [UInt8], options: ExtractionOptions = .default, maxChunk: Int, using generator: inout G
 ) -> ExtractedText {
-    var reader = MessageReader(options: options, rawHeaders: true)
+    var reader = MessageReader.rawMessage(options: options)
     feed(message[...], to: &reader, maxChunk: maxChunk, using: &generator)
     return reader.finish()
 }
