@@ -55,7 +55,8 @@ struct Base64Decoder: Sendable {
 
     mutating func decode(_ input: UnsafeBufferPointer<UInt8>, into out: inout TextArena) {
         guard !input.isEmpty else { return }
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: input.count) { buffer in
+        // Up to three sextets may be left from the previous piece, so one byte can complete 3.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: input.count + 3) { buffer in
             let produced = decode(input, to: buffer.baseAddress!)
             out.append(UnsafeBufferPointer(rebasing: buffer[0..<produced]))
         }
@@ -68,7 +69,7 @@ struct Base64Decoder: Sendable {
         }
     }
 
-    /// Decodes into `output`, which has room for `input.count` bytes; returns the bytes written.
+    /// Decodes into `output`, which has room for `input.count + 3` bytes; returns the bytes written.
     mutating func decode(_ input: UnsafeBufferPointer<UInt8>, to output: UnsafeMutablePointer<UInt8>) -> Int {
         var written = 0
         base64Values.withUnsafeBufferPointer { values in

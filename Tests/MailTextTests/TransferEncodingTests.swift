@@ -28,6 +28,8 @@ private func decodeQP(_ lines: [String]) -> String {
         #expect(body(encoding: "BASE64", ["SGVs bG8s", "IH*dv\tcm", "xk!IQ"]) == "Hello, world!")
         // `=` ends a quantum wherever it is; what follows decodes on its own.
         #expect(body(encoding: "base64", ["SGk=SGk="]) == "HiHi")
+        // A quantum split across lines: one character can finish up to three bytes.
+        #expect(body(encoding: "base64", ["SGk", "=", "SGVsbG8", "h"]) == "HiHello!")
         // A lone trailing sextet carries no whole byte.
         #expect(body(encoding: "base64", ["SGkhS"]) == "Hi!")
     }
