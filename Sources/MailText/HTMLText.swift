@@ -12,13 +12,17 @@ enum HTMLText {
         var i = 0
         let n = html.count
         while i < n {
-            // Line ends in HTML source are blanks like any other; only markup breaks lines.
-            while i < n, html[i] != UInt8(ascii: "<"), html[i] != UInt8(ascii: "&") {
-                out.append(html[i] == 0x0A || html[i] == 0x0D ? 0x20 : html[i])
+            let start = i
+            while i < n, html[i] != UInt8(ascii: "<"), html[i] != UInt8(ascii: "&"), html[i] != 0x0A, html[i] != 0x0D { i += 1 }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: html[start..<i]))
+            guard i < n else { break }
+            switch html[i] {
+            case UInt8(ascii: "&"): i = reference(html, at: i, into: &out)
+            case UInt8(ascii: "<"): i = markup(html, at: i, into: &out)
+            default:
+                out.append(0x20) // line ends in HTML source are blanks; only markup breaks lines
                 i += 1
             }
-            guard i < n else { break }
-            i = html[i] == UInt8(ascii: "&") ? reference(html, at: i, into: &out) : markup(html, at: i, into: &out)
         }
         return out
     }

@@ -145,8 +145,19 @@ struct QuotedPrintableDecoder: Sendable {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: input.count + 66) { buffer in
             var w = 0
             let o = buffer.baseAddress!
-            for byte in input {
-                step(byte, output: o, written: &w)
+            var i = 0
+            while i < input.count {
+                if case .none = pending, heldCount == 0 {
+                    // Ordinary bytes with nothing pending: copied straight through.
+                    while i < input.count, input[i] != UInt8(ascii: "="), input[i] != 0x20, input[i] != 0x09 {
+                        o[w] = input[i]
+                        w += 1
+                        i += 1
+                    }
+                    if i == input.count { break }
+                }
+                step(input[i], output: o, written: &w)
+                i += 1
             }
             out.append(UnsafeBufferPointer(rebasing: buffer[0..<w]))
         }
