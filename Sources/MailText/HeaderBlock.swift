@@ -23,7 +23,7 @@ struct HeaderBlock: Sendable {
     var retainedBytes: Int { value.capacity }
 
     mutating func line(
-        _ piece: UnsafeBufferPointer<UInt8>, first: Bool, last: Bool,
+        _ piece: UnsafeBufferPointer<UInt8>, first: Bool,
         headers: inout EntityHeaders, problems: inout ProblemLog
     ) -> Outcome {
         guard first else {

@@ -114,7 +114,7 @@ struct MessageParser: LineSink, Sendable {
                 return
             }
         }
-        content(piece, first: first, last: last)
+        content(piece, first: first)
     }
 
     /// Ends the message: closes whatever is open.
@@ -130,11 +130,11 @@ struct MessageParser: LineSink, Sendable {
 
     // MARK: Lines
 
-    private mutating func content(_ piece: UnsafeBufferPointer<UInt8>, first: Bool, last: Bool) {
+    private mutating func content(_ piece: UnsafeBufferPointer<UInt8>, first: Bool) {
         while true {
             switch phase {
             case .headers:
-                switch headerBlock.line(piece, first: first, last: last, headers: &headers, problems: &problems) {
+                switch headerBlock.line(piece, first: first, headers: &headers, problems: &problems) {
                 case .continues: return
                 case .ended:
                     endOfHeaders()
@@ -312,8 +312,10 @@ struct MessageParser: LineSink, Sendable {
             text!.decoder.finish(into: &arena)
             tree.setEnd(ofLeaf: text!.leaf, to: arena.count)
             text = nil
-        case .headers, .skip, .done:
+        case .headers, .skip:
             break
+        case .done:
+            return
         }
         phase = .skip
     }

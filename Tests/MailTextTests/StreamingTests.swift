@@ -71,7 +71,7 @@ let sampleMessages: [[UInt8]] = [
             peak = max(peak, reader.retainedBytes)
         }
         let text = reader.finish()
-        #expect(peak < 2 * options.maxBodyBytes + 64 * 1024)
+        #expect(peak <= options.maxBodyBytes + 8 * 1024)
         #expect(text.truncated)
         #expect(text.problems.contains("closing boundary missing at the end of the message"))
     }
