@@ -2,8 +2,9 @@
 /// first, then the body in chunks of any size, with CRLF or LF line ends.
 ///
 /// Gives the same `ExtractedText` as `MailText.extract` on the whole message, however the body
-/// is chunked. Holds at most `maxBodyBytes` of decoded text plus a few kilobytes: attachments
-/// are scanned for boundaries and dropped as they pass.
+/// is chunked. Holds at most `maxBodyBytes` of decoded text, the header fields it uses (16 KiB
+/// each at most) and one line piece; attachments are scanned for boundaries and dropped as
+/// they pass.
 public struct MessageReader: Sendable {
     private var splitter = LineSplitter()
     private var parser: MessageParser
