@@ -50,9 +50,11 @@ extension ExtractedText {
         let room = max(0, options.maxTextCharacters - headScalars)
         if ScalarCount.of(body) > room {
             body.removeSubrange(ScalarCount.prefixLength(body, scalars: room)...)
+            while body.last == 0x20 || body.last == 0x0A { body.removeLast() }
             truncated = true
         }
-        var classificationText = headText + String(decoding: body, as: UTF8.self)
+        let bodyText = String(decoding: body, as: UTF8.self)
+        var classificationText = headText + bodyText
         if headScalars > options.maxTextCharacters {
             classificationText = String(classificationText.unicodeScalars.prefix(options.maxTextCharacters))
             truncated = true
@@ -61,7 +63,7 @@ extension ExtractedText {
         self.init(
             subject: subject,
             headerLines: headerLines,
-            body: String(decoding: body, as: UTF8.self),
+            body: bodyText,
             attachmentNames: parser.attachmentNames,
             classificationText: classificationText,
             truncated: truncated,

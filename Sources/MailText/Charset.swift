@@ -167,16 +167,31 @@ enum TextDecoder {
     }
 
     static func windows1252ToUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count + bytes.count / 2)
-        for b in bytes {
-            if b < 0x80 {
-                out.append(b)
-            } else {
-                appendUTF8(b < 0xA0 ? windows1252High[Int(b - 0x80)] : UInt32(b), to: &out)
+        // Each byte becomes at most three (0x80 is U+20AC).
+        [UInt8](unsafeUninitializedCapacity: bytes.count * 3) { out, count in
+            var w = 0
+            windows1252High.withUnsafeBufferPointer { high in
+                for b in bytes {
+                    if b < 0x80 {
+                        out[w] = b
+                        w += 1
+                        continue
+                    }
+                    let v = b < 0xA0 ? high[Int(b - 0x80)] : UInt32(b)
+                    if v < 0x800 {
+                        out[w] = 0xC0 | UInt8(v >> 6)
+                        out[w + 1] = 0x80 | UInt8(v & 0x3F)
+                        w += 2
+                    } else {
+                        out[w] = 0xE0 | UInt8(v >> 12)
+                        out[w + 1] = 0x80 | UInt8(v >> 6 & 0x3F)
+                        out[w + 2] = 0x80 | UInt8(v & 0x3F)
+                        w += 3
+                    }
+                }
             }
+            count = w
         }
-        return out
     }
 }
 

@@ -21,6 +21,6 @@ public struct ExtractedText: Sendable, Hashable {
     public var classificationText: String
     /// A cap dropped text: `maxBodyBytes`, `maxTextCharacters`, `maxParts` or `maxNestingDepth`.
     public var truncated: Bool
-    /// What was malformed or unsupported, one short line each, for logs. At most `ProblemLog.limit`.
+    /// What was malformed or unsupported, one short line each, for logs; each kind once, at most 32.
     public var problems: [String]
 }

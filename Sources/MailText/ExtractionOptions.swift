@@ -83,6 +83,7 @@ public struct HeaderSelection: OptionSet, Sendable, Hashable, Codable, CustomStr
     public static let all = HeaderSelection(allCases.map(\.option))
 
     /// Parses a comma-separated list of names as in `allCases`, or `all`, or `none`/empty.
+    /// `subject` is accepted and adds nothing: the Subject line is always there.
     public init(parsing list: String) throws(HeaderSelectionError) {
         self = []
         for item in list.split(separator: ",") {

@@ -12,13 +12,17 @@ enum HTMLText {
         var i = 0
         let n = html.count
         while i < n {
-            // Line ends in HTML source are blanks like any other; only markup breaks lines.
-            while i < n, html[i] != UInt8(ascii: "<"), html[i] != UInt8(ascii: "&") {
-                out.append(html[i] == 0x0A || html[i] == 0x0D ? 0x20 : html[i])
+            let start = i
+            while i < n, html[i] != UInt8(ascii: "<"), html[i] != UInt8(ascii: "&"), html[i] != 0x0A, html[i] != 0x0D { i += 1 }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: html[start..<i]))
+            guard i < n else { break }
+            switch html[i] {
+            case UInt8(ascii: "&"): i = reference(html, at: i, into: &out)
+            case UInt8(ascii: "<"): i = markup(html, at: i, into: &out)
+            default:
+                out.append(0x20) // line ends in HTML source are blanks; only markup breaks lines
                 i += 1
             }
-            guard i < n else { break }
-            i = html[i] == UInt8(ascii: "&") ? reference(html, at: i, into: &out) : markup(html, at: i, into: &out)
         }
         return out
     }
@@ -105,14 +109,16 @@ enum HTMLText {
         }
         while j < n, j - i <= 32, isLetter(html[j]) || isDigit(html[j]) { j += 1 }
         let name = String(decoding: UnsafeBufferPointer(rebasing: html[(i + 1)..<j]), as: UTF8.self)
-        if let value = HTMLEntities.values[name] {
-            if j < n, html[j] == UInt8(ascii: ";") {
-                appendUTF8(value, to: &out)
-                return j + 1
-            }
-            if HTMLEntities.withoutSemicolon.contains(name) {
-                appendUTF8(value, to: &out)
-                return j
+        if j < n, html[j] == UInt8(ascii: ";"), let value = HTMLEntities.values[name] {
+            appendUTF8(value, to: &out)
+            return j + 1
+        }
+        // Without `;`, the longest legacy name the run starts with: `&copyright` is ©right.
+        for length in stride(from: name.utf8.count, through: 2, by: -1) {
+            let prefix = String(name.utf8.prefix(length))!
+            if HTMLEntities.withoutSemicolon.contains(prefix) {
+                appendUTF8(HTMLEntities.values[prefix]!, to: &out)
+                return i + 1 + length
             }
         }
         out.append(UInt8(ascii: "&"))

@@ -23,7 +23,7 @@ struct HeaderBlock: Sendable {
     var retainedBytes: Int { value.capacity }
 
     mutating func line(
-        _ piece: UnsafeBufferPointer<UInt8>, first: Bool, last: Bool,
+        _ piece: UnsafeBufferPointer<UInt8>, first: Bool,
         headers: inout EntityHeaders, problems: inout ProblemLog
     ) -> Outcome {
         guard first else {
@@ -60,7 +60,11 @@ struct HeaderBlock: Sendable {
             }
         }
         collectingLine = field != nil
-        if collectingLine { collect(UnsafeBufferPointer(rebasing: piece[(colon + 1)...]), problems: &problems) }
+        if collectingLine {
+            var valueStart = colon + 1
+            while valueStart < piece.count, piece[valueStart] == 0x20 || piece[valueStart] == 0x09 { valueStart += 1 }
+            collect(UnsafeBufferPointer(rebasing: piece[valueStart...]), problems: &problems)
+        }
         return .continues
     }
 

@@ -25,13 +25,10 @@ final class IconvCache: Sendable {
         var unknown: Set<String> = []
     }
 
+    /// Idle descriptors stay open for the life of the process.
     private let state = Mutex(State())
 
-    deinit {
-        state.withLock { state in
-            for descriptors in state.idle.values { for d in descriptors { iconv_close(d.cd) } }
-        }
-    }
+    private init() {}
 
     struct Result {
         var utf8: [UInt8]

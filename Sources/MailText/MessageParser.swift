@@ -1,3 +1,5 @@
+import Glibc
+
 /// The MIME structure of a message, read line by line in one pass (RFC 2045–2049).
 ///
 /// Keeps only what extraction needs: the top-level headers, the transfer-decoded bytes of text
@@ -112,7 +114,7 @@ struct MessageParser: LineSink, Sendable {
                 return
             }
         }
-        content(piece, first: first, last: last)
+        content(piece, first: first)
     }
 
     /// Ends the message: closes whatever is open.
@@ -128,11 +130,11 @@ struct MessageParser: LineSink, Sendable {
 
     // MARK: Lines
 
-    private mutating func content(_ piece: UnsafeBufferPointer<UInt8>, first: Bool, last: Bool) {
+    private mutating func content(_ piece: UnsafeBufferPointer<UInt8>, first: Bool) {
         while true {
             switch phase {
             case .headers:
-                switch headerBlock.line(piece, first: first, last: last, headers: &headers, problems: &problems) {
+                switch headerBlock.line(piece, first: first, headers: &headers, problems: &problems) {
                 case .continues: return
                 case .ended:
                     endOfHeaders()
@@ -166,14 +168,18 @@ struct MessageParser: LineSink, Sendable {
         let body = UnsafeBufferPointer(rebasing: line[2..<length])
         for index in multiparts.indices.reversed() {
             guard let boundary = multiparts[index].boundary else { continue }
-            if body.count == boundary.count, body.elementsEqual(boundary) { return (index, false) }
-            if body.count == boundary.count + 2, body.starts(with: boundary),
+            if body.count == boundary.count, Self.startsWith(body, boundary) { return (index, false) }
+            if body.count == boundary.count + 2, Self.startsWith(body, boundary),
                 body[body.count - 2] == UInt8(ascii: "-"), body[body.count - 1] == UInt8(ascii: "-")
             {
                 return (index, true)
             }
         }
         return nil
+    }
+
+    private static func startsWith(_ bytes: UnsafeBufferPointer<UInt8>, _ prefix: [UInt8]) -> Bool {
+        prefix.withUnsafeBufferPointer { memcmp(bytes.baseAddress!, $0.baseAddress!, $0.count) == 0 } // both non-empty
     }
 
     /// The boundary a preamble line shows when the declared one has not turned up: with no
@@ -306,8 +312,10 @@ struct MessageParser: LineSink, Sendable {
             text!.decoder.finish(into: &arena)
             tree.setEnd(ofLeaf: text!.leaf, to: arena.count)
             text = nil
-        case .headers, .skip, .done:
+        case .headers, .skip:
             break
+        case .done:
+            return
         }
         phase = .skip
     }

@@ -2,8 +2,9 @@
 /// first, then the body in chunks of any size, with CRLF or LF line ends.
 ///
 /// Gives the same `ExtractedText` as `MailText.extract` on the whole message, however the body
-/// is chunked. Holds at most `maxBodyBytes` of decoded text plus a few kilobytes: attachments
-/// are scanned for boundaries and dropped as they pass.
+/// is chunked. Holds at most `maxBodyBytes` of decoded text, the header fields it uses (16 KiB
+/// each at most) and one line piece; attachments are scanned for boundaries and dropped as
+/// they pass.
 public struct MessageReader: Sendable {
     private var splitter = LineSplitter()
     private var parser: MessageParser
@@ -13,8 +14,14 @@ public struct MessageReader: Sendable {
         self.init(options: options, rawHeaders: false)
     }
 
-    /// With `rawHeaders` the header section comes through `body(_:)` too: a whole raw message.
-    init(options: ExtractionOptions, rawHeaders: Bool) {
+    /// A reader for a whole raw message, header section included, all of it passed to
+    /// `body(_:)`; `header(name:value:)` and `endOfHeaders()` are not used. For a message read
+    /// in pieces from a file or a pipe.
+    public static func rawMessage(options: ExtractionOptions = .default) -> MessageReader {
+        MessageReader(options: options, rawHeaders: true)
+    }
+
+    private init(options: ExtractionOptions, rawHeaders: Bool) {
         parser = MessageParser(options: options, rawHeaders: rawHeaders)
         self.rawHeaders = rawHeaders
     }
@@ -54,7 +61,7 @@ public struct MessageReader: Sendable {
 public enum MailText {
     /// Extracts the text of one raw RFC 5322 message (headers, blank line, body).
     public static func extract(_ raw: UnsafeRawBufferPointer, options: ExtractionOptions = .default) -> ExtractedText {
-        var reader = MessageReader(options: options, rawHeaders: true)
+        var reader = MessageReader.rawMessage(options: options)
         reader.body(raw)
         return reader.finish()
     }

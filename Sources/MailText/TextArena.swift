@@ -11,17 +11,31 @@ struct TextArena: Sendable {
     var isFull: Bool { bytes.count >= capacity }
 
     mutating func append(_ byte: UInt8) {
-        if bytes.count < capacity { bytes.append(byte) } else { overflowed = true }
+        guard bytes.count < capacity else {
+            overflowed = true
+            return
+        }
+        makeRoom(for: 1)
+        bytes.append(byte)
     }
 
     mutating func append(_ input: UnsafeBufferPointer<UInt8>) {
         let room = capacity - bytes.count
+        makeRoom(for: min(input.count, room))
         if input.count <= room {
             bytes.append(contentsOf: input)
         } else {
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: input[0..<max(0, room)]))
             overflowed = true
         }
+    }
+
+    /// Grows the storage geometrically, as Array would, but never past `capacity`: the cap is
+    /// the memory bound, not just the length bound.
+    private mutating func makeRoom(for extra: Int) {
+        let needed = bytes.count + extra
+        guard needed > bytes.capacity else { return }
+        bytes.reserveCapacity(min(capacity, max(needed, 2 * bytes.capacity)))
     }
 
     /// Records that input was dropped without being decoded because the arena is full.

@@ -55,7 +55,8 @@ struct Base64Decoder: Sendable {
 
     mutating func decode(_ input: UnsafeBufferPointer<UInt8>, into out: inout TextArena) {
         guard !input.isEmpty else { return }
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: input.count) { buffer in
+        // Up to three sextets may be left from the previous piece, so one byte can complete 3.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: input.count + 3) { buffer in
             let produced = decode(input, to: buffer.baseAddress!)
             out.append(UnsafeBufferPointer(rebasing: buffer[0..<produced]))
         }
@@ -68,7 +69,7 @@ struct Base64Decoder: Sendable {
         }
     }
 
-    /// Decodes into `output`, which has room for `input.count` bytes; returns the bytes written.
+    /// Decodes into `output`, which has room for `input.count + 3` bytes; returns the bytes written.
     mutating func decode(_ input: UnsafeBufferPointer<UInt8>, to output: UnsafeMutablePointer<UInt8>) -> Int {
         var written = 0
         base64Values.withUnsafeBufferPointer { values in
@@ -144,8 +145,19 @@ struct QuotedPrintableDecoder: Sendable {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: input.count + 66) { buffer in
             var w = 0
             let o = buffer.baseAddress!
-            for byte in input {
-                step(byte, output: o, written: &w)
+            var i = 0
+            while i < input.count {
+                if case .none = pending, heldCount == 0 {
+                    // Ordinary bytes with nothing pending: copied straight through.
+                    while i < input.count, input[i] != UInt8(ascii: "="), input[i] != 0x20, input[i] != 0x09 {
+                        o[w] = input[i]
+                        w += 1
+                        i += 1
+                    }
+                    if i == input.count { break }
+                }
+                step(input[i], output: o, written: &w)
+                i += 1
             }
             out.append(UnsafeBufferPointer(rebasing: buffer[0..<w]))
         }
