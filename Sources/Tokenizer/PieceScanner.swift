@@ -3,7 +3,13 @@ enum ScalarClass: UInt8 {
     case letter, number, whitespace, other
 
     init(_ scalar: Unicode.Scalar) {
-        self = scalar.value < 0x10000 ? basicPlaneClasses[Int(scalar.value)] : Self(properties: scalar.properties)
+        self = scalar.value < 0x10000 ? basicPlaneClasses[Int(scalar.value)] : Self(outsideBasicPlane: scalar)
+    }
+
+    /// Out of line: the properties API costs a metadata lookup in any function it is inlined into.
+    @inline(never)
+    private init(outsideBasicPlane scalar: Unicode.Scalar) {
+        self.init(properties: scalar.properties)
     }
 
     @inline(__always)
