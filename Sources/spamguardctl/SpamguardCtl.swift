@@ -10,7 +10,7 @@ struct SpamguardCtl: AsyncParsableCommand {
             (Hugging Face gpt2 layout: config.json, model.safetensors, vocab.json, merges.txt).
             """,
         groupedSubcommands: [
-            CommandGroup(name: "Inspecting text and models", subcommands: []),
+            CommandGroup(name: "Inspecting text and models", subcommands: [TokenizeCommand.self]),
         ]
     )
 }
