@@ -60,16 +60,17 @@ private struct Slots {
 
     init(count: Int) { words = Array(repeating: 0, count: count * Self.stride) }  // length 0: empty
 
-    mutating func appendIDs(of piece: UnsafeBufferPointer<UInt8>, hash: UInt64, at slot: Int, to ids: inout [Int32]) -> Bool {
-        words.withUnsafeMutableBufferPointer { words in
-            let record = UnsafeMutableRawPointer(words.baseAddress! + slot * Self.stride)
+    func appendIDs(of piece: UnsafeBufferPointer<UInt8>, hash: UInt64, at slot: Int, to ids: inout [Int32]) -> Bool {
+        words.withUnsafeBufferPointer { words in
+            let record = UnsafeRawPointer(words.baseAddress! + slot * Self.stride)
             guard record.load(as: UInt64.self) == hash,
                   Int(record.load(fromByteOffset: 8, as: UInt32.self)) == piece.count,
                   bytesEqual(record + 16, piece.baseAddress!, count: piece.count)
             else { return false }
-            let count = Int(record.load(fromByteOffset: 12, as: UInt32.self))
-            let start = (record + 16 + 8 * Self.pieceWords).assumingMemoryBound(to: Int32.self)
-            ids.append(contentsOf: UnsafeBufferPointer(start: start, count: count))
+            let idsOffset = 16 + 8 * Self.pieceWords
+            for index in 0..<Int(record.load(fromByteOffset: 12, as: UInt32.self)) {
+                ids.append(record.load(fromByteOffset: idsOffset + 4 * index, as: Int32.self))
+            }
             return true
         }
     }

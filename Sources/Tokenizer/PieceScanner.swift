@@ -52,8 +52,10 @@ private let basicPlaneClasses: [ScalarClass] = (0..<0x10000).map { value in
 ///
 ///     '(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
 ///
-/// The alternatives are tried in order at the start of each piece, so the contractions (lowercase, ASCII
-/// apostrophe only) win whatever follows them, and ` ?` takes one U+0020, never another space.
+/// (tiktoken writes it with possessive quantifiers and `\s++$|\s+(?!\S)|\s` at the end, which matches
+/// the same.) The alternatives are tried in order at the start of each piece, so the contractions
+/// (lowercase, ASCII apostrophe only) win whatever follows them, and ` ?` takes one U+0020, never
+/// another space.
 struct PieceScanner {
     private let text: UnsafeBufferPointer<UInt8>
     private var position = 0
