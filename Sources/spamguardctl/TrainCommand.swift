@@ -78,6 +78,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        setvbuf(stdout, nil, _IOLBF, 0)  // progress lines interleave with the bar on stderr
         BLASSetup.selectBestCore()
         BLASSetup.useEngineThreads()
         let settings = try settings()
@@ -121,7 +122,7 @@ struct TrainCommand: ParsableCommand {
                 stepBar.update(step, total, extra: String(format: "epoch %d, %.1f ex/s, loss %.3f", epoch, rate, loss))
             case .evaluation(let epoch, let step, let tl, let vl, let ta, let va, let best):
                 stepBar.log(String(format: "Ep %d (Step %06d): Train loss %.3f, Val loss %.3f, Train acc %.2f%%, Val acc %.2f%%%@",
-                                   epoch, step, tl, vl, 100 * ta, 100 * va, best ? "  (best so far)" : ""))
+                                   epoch, step, tl, vl, 100 * ta, 100 * va, best ? "  (best validation loss so far)" : ""))
             case .epochFinished(let epoch, let seconds):
                 stepBar.log(String(format: "epoch %d took %.1f s", epoch, seconds))
             }
