@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries from Debian, each behind a module map.
@@ -39,21 +40,24 @@ let package = Package(
             .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "DequeModule", package: "swift-collections"),
         ]),
+        .target(name: "Training", dependencies: [
+            "GPT", "Tokenizer", "MailText", .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: fast),
 
         // Thin executables.
         .executableTarget(name: "spamguard", dependencies: [
-            "GPT", "Tokenizer", "MailText", "SpamguardService",
+            "GPT", "Tokenizer", "MailText", "Training", "SpamguardService",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "spamguardctl", dependencies: [
-            "GPT", "Tokenizer", "MailText",
+            "GPT", "Tokenizer", "MailText", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "spamguard-bench", dependencies: [
-            "GPT", "Tokenizer", "MailText",
+            "GPT", "Tokenizer", "MailText", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
 
@@ -61,12 +65,13 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MailTextTests", dependencies: ["MailText"]),
         .testTarget(name: "SpamguardServiceTests", dependencies: [
-            "SpamguardService",
+            "SpamguardService", "MailText",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
         ]),
         // Drives the built `spamguard` binary with miltertest and a real Postfix (Debian packages; see scripts/setup).
-        .testTarget(name: "SpamguardEndToEndTests", exclude: ["miltertest"]),
+        .testTarget(name: "SpamguardEndToEndTests", dependencies: ["Training", "GPT"], exclude: ["miltertest"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "GPT"]),
     ]
 )

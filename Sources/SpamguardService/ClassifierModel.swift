@@ -1,3 +1,5 @@
+import MailText
+
 /// A loaded classifier. Implemented by `Training.SpamClassifier`.
 ///
 /// Threading contract, which the daemon keeps:

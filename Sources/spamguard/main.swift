@@ -34,7 +34,7 @@ if command.foreground {
     sink = LogSink(destination: .syslog, level: configuration.logLevel)
 }
 
-let daemon = Daemon(configuration: configuration, configurationPath: command.config, loader: ClassifierLoaderStandIn(), sink: sink)
+let daemon = Daemon(configuration: configuration, configurationPath: command.config, loader: TrainedClassifierLoader(), sink: sink)
 MainThread.run {
     do {
         try await daemon.run()

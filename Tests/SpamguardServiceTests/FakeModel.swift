@@ -1,3 +1,4 @@
+import MailText
 import Synchronization
 import SpamguardService
 
