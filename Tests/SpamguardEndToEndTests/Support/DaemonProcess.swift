@@ -57,6 +57,12 @@ final class DaemonProcess: @unchecked Sendable {
         }
     }
 
+    /// A test that ends early (a thrown error) must not leave its daemon behind.
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        notify.stop()
+    }
+
     func signal(_ number: Int32) {
         kill(pid, number)
     }

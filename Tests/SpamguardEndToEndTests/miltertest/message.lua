@@ -4,7 +4,9 @@
 --
 -- expect: ham (X-Spam-Status: No), spam (X-Spam-Flag: YES), reject (550 5.7.1), scanned (any
 -- X-Spam-Status), unscanned (accepted at MAIL FROM, nothing added).
--- Optional: -D auth=<user> sets {auth_authen}; -D client=<ip>; -D queueid=<id>; -D reject_text=<text>.
+-- Optional: -D auth=<user> sets {auth_authen}; -D client=<ip>; -D queueid=<id>; -D reject_text=<text>;
+-- -D deleted=<header> expects that header deleted; -D quarantine=1 expects quarantine;
+-- -D subject=<text> expects the Subject changed to <text>.
 
 local function fail(text)
     io.stderr:write("FAIL: " .. text .. "\n")
@@ -73,5 +75,10 @@ else
     local flagged = mt.eom_check(conn, MT_HDRADD, "X-Spam-Flag", "YES")
     if expect == "ham" and (flagged or not status:match("^No, score=")) then fail("expected ham") end
     if expect == "spam" and (not flagged or not status:match("^Yes, score=")) then fail("expected spam") end
+    if expect == "scanned" and not (status:match("^Yes, score=") or status:match("^No, score=")) then fail("no verdict") end
 end
+if deleted and not mt.eom_check(conn, MT_HDRDELETE, deleted) then fail("expected " .. deleted .. " deleted") end
+if quarantine and not mt.eom_check(conn, MT_QUARANTINE) then fail("expected quarantine") end
+if not quarantine and mt.eom_check(conn, MT_QUARANTINE) then fail("unexpected quarantine") end
+if subject and not mt.eom_check(conn, MT_HDRCHANGE, "Subject", subject) then fail("expected Subject: " .. subject) end
 mt.disconnect(conn)

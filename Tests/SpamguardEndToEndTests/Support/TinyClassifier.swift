@@ -1,0 +1,63 @@
+import Foundation
+import Training
+
+/// A tiny base model (random weights, byte vocabulary) and a classifier trained on it with the real
+/// `spamguardctl train`, on generated mail a tiny model can learn: spam and ham differ in their subjects and
+/// bodies. Made once per test run and shared (read-only) by the tests.
+struct TinyClassifier: Sendable {
+    let base: String
+    let classifier: String
+    let mail: String
+
+    static let spamSubjects = ["WIN CASH PRIZE NOW", "Cheap pills, order today", "You won a free iPhone", "Claim your lottery prize"]
+    static let hamSubjects = ["Meeting notes for tuesday", "Lunch tomorrow?", "Quarterly report draft", "Re: project timeline"]
+    static let spamBodies = ["click here to claim your prize money today", "limited offer, buy now and save 90%"]
+    static let hamBodies = ["see you at the usual place around noon", "the draft is attached, comments welcome"]
+
+    /// One generated message (`\n` line ends; miltertest and SMTP clients convert).
+    static func message(spam: Bool, index: Int, extraHeaders: [String] = []) -> String {
+        let headers = [
+            "From: sender\(index)@example.org",
+            "To: rcpt@example.net",
+            "Subject: \((spam ? spamSubjects : hamSubjects)[index % 4])",
+            "Message-ID: <\(index).\(spam ? "s" : "h")@example.org>",
+        ] + extraHeaders
+        return headers.joined(separator: "\n") + "\n\n" + (spam ? spamBodies : hamBodies)[index % 2] + "\n"
+    }
+
+    static let shared = Task<TinyClassifier, any Error> { try await make() }
+
+    /// Kept for the whole run (the tests' daemons read from it), removed when the test process exits.
+    private static let root = Result { try Scratch() }
+
+    private static func make() async throws -> TinyClassifier {
+        let root = try root.get()
+        atexit { if case .success(let root) = TinyClassifier.root { root.remove() } }
+        let base = root.file("base"), classifier = root.file("classifier")
+        try TinyModel.write(to: URL(fileURLWithPath: base, isDirectory: true))
+        var train: [String] = [], validation: [String] = []
+        for index in 0..<160 {
+            let spam = index % 2 == 0
+            let name = "mail/\(index).eml"
+            try root.write(name, message(spam: spam, index: index / 2))
+            (index < 128 ? { train.append($0) } : { validation.append($0) })("\(spam ? "spam" : "ham")\t\(name)")
+        }
+        let trainList = try root.write("train.tsv", train.joined(separator: "\n") + "\n")
+        let validationList = try root.write("val.tsv", validation.joined(separator: "\n") + "\n")
+        let run = try await runProcess(Products.path("spamguardctl"), [
+            "train", "--base", base, "--out", classifier,
+            "--train", "list:\(trainList)", "--val", "list:\(validationList)",
+            "--train-blocks", "all", "--epochs", "12", "--batch-size", "8", "--lr", "0.003",
+            "--max-tokens", "64", "--seed", "1", "--no-cache",
+        ])
+        guard run.status == 0 else { throw HarnessError("spamguardctl train failed:\n\(run.output)") }
+        return TinyClassifier(base: base, classifier: classifier, mail: root.path)
+    }
+
+    /// A configuration for `DaemonProcess` that serves this classifier.
+    func configuration(in scratch: Scratch, extra: String = "") -> String {
+        DaemonProcess.configuration(in: scratch, extra: extra)
+            .replacingOccurrences(of: "base = \"\(scratch.file("base"))\"", with: "base = \"\(base)\"")
+            .replacingOccurrences(of: "classifier = \"\(scratch.file("classifier"))\"", with: "classifier = \"\(classifier)\"")
+    }
+}
