@@ -13,12 +13,13 @@ final class DaemonProcess: @unchecked Sendable {
     var log: String { scratch.read("daemon.log") }
     var isRunning: Bool { process.isRunning }
 
-    /// The configuration the tests start from; `extra` is appended (TOML sections and keys).
-    static func configuration(in scratch: Scratch, extra: String = "") -> String {
+    /// The configuration the tests start from; `milter` adds keys to `[milter]`, `extra` is appended.
+    static func configuration(in scratch: Scratch, milter: String = "", extra: String = "") -> String {
         """
         [milter]
         listen = "unix:\(scratch.file("milter.sock"))"
         timeout_seconds = 10
+        \(milter)
         [model]
         base = "\(scratch.file("base"))"
         classifier = "\(scratch.file("classifier"))"

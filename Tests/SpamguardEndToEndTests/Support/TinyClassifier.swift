@@ -55,8 +55,8 @@ struct TinyClassifier: Sendable {
     }
 
     /// A configuration for `DaemonProcess` that serves this classifier.
-    func configuration(in scratch: Scratch, extra: String = "") -> String {
-        DaemonProcess.configuration(in: scratch, extra: extra)
+    func configuration(in scratch: Scratch, milter: String = "", extra: String = "") -> String {
+        DaemonProcess.configuration(in: scratch, milter: milter, extra: extra)
             .replacingOccurrences(of: "base = \"\(scratch.file("base"))\"", with: "base = \"\(base)\"")
             .replacingOccurrences(of: "classifier = \"\(scratch.file("classifier"))\"", with: "classifier = \"\(classifier)\"")
     }
