@@ -1,13 +1,18 @@
 // The spamguard milter daemon: parse the command line, read the configuration, run the daemon.
+import GPT
 import SpamguardService
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-// First, while this is the only thread: every thread created from here on inherits the signal mask
-// (libmilter owns SIGTERM/SIGINT, reload owns SIGHUP/SIGUSR1; see ProcessSignals).
+// First: every thread created from here on inherits the signal mask (libmilter owns SIGTERM/SIGINT,
+// reload owns SIGHUP/SIGUSR1; see ProcessSignals).
 ProcessSignals.blockDaemonSignals()
+// OpenBLAS may re-execute us once for a better core (same process, same mask), and it started its own
+// worker threads when it loaded, before the line above: those would take SIGTERM by default action.
+let blas = BLASSetup.selectBestCore()
+OpenBLASLoadTimeThreads.stop()
 
 let command = SpamguardCommand.parseOrExit()
 
@@ -33,6 +38,10 @@ if command.foreground {
     }
     sink = LogSink(destination: .syslog, level: configuration.logLevel)
 }
+
+// The engine's own threads, now that the process will not fork again (fork keeps only the calling thread).
+BLASSetup.useEngineThreads()
+sink.makeLogger().info("\(blas); OpenBLAS now runs \(BLASSetup.threads) thread per call, the engine splits the work")
 
 let daemon = Daemon(configuration: configuration, configurationPath: command.config, loader: TrainedClassifierLoader(), sink: sink)
 MainThread.run {

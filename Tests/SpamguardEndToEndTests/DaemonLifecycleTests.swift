@@ -85,6 +85,33 @@ struct DaemonLifecycleTests {
         #expect(await daemon.stop() == 0)
     }
 
+    @Test("no thread of a serving daemon can take SIGTERM, SIGINT or SIGHUP by default action")
+    func signalMasks() async throws {
+        let model = try await TinyClassifier.shared.value
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let daemon = try await DaemonProcess(scratch: scratch, configuration: model.configuration(in: scratch))
+        // Classify once, so that every lazily started thread (engine, compute, libmilter workers) exists.
+        let message = try scratch.write("m.eml", TinyClassifier.message(spam: false, index: 0))
+        #expect(try await Miltertest.run("message", ["socket": daemon.socket, "message": message, "expect": "ham"]).succeeded)
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon.pid)/task")
+        #expect(tasks.count > 3)
+        for task in tasks {
+            let status = try String(contentsOfFile: "/proc/\(daemon.pid)/task/\(task)/status", encoding: .utf8)
+            let wchan = (try? String(contentsOfFile: "/proc/\(daemon.pid)/task/\(task)/wchan", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("SigBlk:") } ?? ""
+            let blocked = UInt64(line.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16) ?? 0
+            func isBlocked(_ signal: Int32) -> Bool { blocked & (1 << UInt64(signal - 1)) != 0 }
+            // A thread may leave one of these unblocked only while it waits for it in sigwait — or, for
+            // SIGHUP, if it is the main thread, which forwards SIGHUP to reload.
+            let waiting = wchan.hasPrefix("do_sigtimedwait")
+            #expect(isBlocked(SIGTERM) || waiting, "thread \(task) (\(wchan)) can take SIGTERM")
+            #expect(isBlocked(SIGINT) || waiting, "thread \(task) (\(wchan)) can take SIGINT")
+            #expect(isBlocked(SIGHUP) || waiting || task == "\(daemon.pid)", "thread \(task) (\(wchan)) can take SIGHUP")
+        }
+        #expect(await daemon.stop() == 0)
+    }
+
     @Test("a reload with a broken configuration keeps the running one")
     func reloadRefusesBadConfiguration() async throws {
         let scratch = try Scratch()
@@ -102,8 +129,11 @@ struct DaemonLifecycleTests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let path = try scratch.write("spamguard.conf", DaemonProcess.configuration(in: scratch))
-        let run = try await runProcess(Products.path("spamguard"), ["--config", path])
-        #expect(run.status == 0)
+        let starter = try spawnLikeSystemd(Products.path("spamguard"), ["--config", path],
+                                           environment: ProcessInfo.processInfo.environment, output: scratch.file("start.log"))
+        var raw: Int32 = 0
+        #expect(waitpid(starter, &raw, 0) == starter)
+        #expect(raw == 0, "the starting process exits 0 once the daemon is detached: \(scratch.read("start.log"))")
         #expect(await eventually { FileManager.default.fileExists(atPath: scratch.file("milter.sock")) })
         let pid = try #require(processID(commandLineContaining: path))
         let message = try scratch.write("hello.eml", "Subject: hello\n\nhello\n")
