@@ -188,7 +188,8 @@ public final class MessageFilter: Sendable {
                 queue_id=\(id) verdict=\(verdict.isSpam ? "spam" : "ham") \
                 score=\(ScoreFormat.threeDecimals(Double(classification.score))) ms=\(milliseconds) \
                 action=\(result.action) model=\(classification.modelVersion) batch=\(classification.batchSize) \
-                tokens=\(tokens.count)
+                tokens=\(tokens.count) wait_ms=\(Self.milliseconds(classification.queued)) \
+                compute_ms=\(Self.milliseconds(classification.compute))
                 """)
             return result
         case .failure(let error):

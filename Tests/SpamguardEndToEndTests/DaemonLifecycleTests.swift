@@ -34,6 +34,21 @@ struct DaemonLifecycleTests {
         #expect(daemon.logLines(containing: "no base model at \(scratch.file("base"))").count == 1, "\(daemon.log)")
     }
 
+    @Test("under systemd ($JOURNAL_STREAM set) every log line starts with its syslog priority for journald")
+    func journalPriorities() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let daemon = try await DaemonProcess(scratch: scratch, configuration: DaemonProcess.configuration(in: scratch),
+                                             environment: ["JOURNAL_STREAM": "8:12345"])
+        #expect(await daemon.stop() == 0)
+        let lines = daemon.log.split(separator: "\n")
+        #expect(lines.count >= 4)
+        for line in lines { #expect(line.range(of: #"^<[0-7]>"#, options: .regularExpression) != nil, "\(line)") }
+        #expect(lines.contains { $0.hasPrefix("<3>no base model at") })   // error
+        #expect(lines.contains { $0.hasPrefix("<6>listening on") })       // info
+        #expect(lines.contains { $0.hasPrefix("<5>stopped:") })           // notice
+    }
+
     @Test("sd_notify: READY, WATCHDOG while the model actor answers, RELOADING on reload, STOPPING on stop")
     func notifyProtocol() async throws {
         let scratch = try Scratch()
