@@ -1,3 +1,4 @@
+import Dispatch
 import MailText
 import Synchronization
 import SpamguardService
@@ -7,7 +8,9 @@ import Glibc
 #endif
 
 /// A test double for `ClassifierModel`: the score of a sequence is its first token / 1000, so every caller
-/// can check it got its own answer; each forward pass sleeps `delay` and is recorded.
+/// can check it got its own answer; each forward pass sleeps `delay`, or waits for `gate` to open (then tests
+/// need no wall-clock bounds: "the answer came while the pass was still running" holds however slow the
+/// machine), and is recorded.
 final class FakeModel: ClassifierModel {
     enum Failure: Error { case broken }
 
@@ -15,6 +18,7 @@ final class FakeModel: ClassifierModel {
     let extraction = ExtractionOptions()
     private let delay: Duration
     private let behaviour: Behaviour
+    let gate: Gate?
     private let seen = Mutex<[Int]>([])
     private let threads = Mutex<Set<UInt>>([])
 
@@ -27,10 +31,35 @@ final class FakeModel: ClassifierModel {
         case wrongCount
     }
 
-    init(version: String = "fake-1", delay: Duration = .zero, behaviour: Behaviour = .firstTokenOverThousand) {
+    init(version: String = "fake-1", delay: Duration = .zero, gated: Bool = false, behaviour: Behaviour = .firstTokenOverThousand) {
         self.version = version
         self.delay = delay
         self.behaviour = behaviour
+        self.gate = gated ? Gate() : nil
+    }
+
+    /// Holds forward passes until opened; stays open.
+    final class Gate: Sendable {
+        private let semaphore = DispatchSemaphore(value: 0)
+        private let opened = Mutex(false)
+        private let entered = Mutex(0)
+
+        func open() {
+            let first = opened.withLock { opened in
+                defer { opened = true }
+                return !opened
+            }
+            if first { semaphore.signal() }
+        }
+
+        /// Forward passes that reached the gate so far.
+        var arrivals: Int { entered.withLock { $0 } }
+
+        fileprivate func pass() {
+            entered.withLock { $0 += 1 }
+            semaphore.wait()
+            semaphore.signal()
+        }
     }
 
     /// Batch sizes of every forward pass so far.
@@ -46,6 +75,7 @@ final class FakeModel: ClassifierModel {
     func spamProbabilities(_ batch: [[Int32]]) throws -> [Float] {
         seen.withLock { $0.append(batch.count) }
         threads.withLock { _ = $0.insert(UInt(pthread_self())) }
+        gate?.pass()
         if delay > .zero {
             let (seconds, attoseconds) = delay.components
             var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))

@@ -31,6 +31,8 @@ func withFilter<T: Sendable>(
     _ body: (MessageFilter, MessageDriver) async throws -> T
 ) async throws -> T {
     var configuration = Configuration()
+    // No deadline to speak of unless a test sets one: the suite may share the CPU with heavy tests.
+    configuration.model.deadlineMilliseconds = 300_000
     configure(&configuration)
     return try await withModelActor(model, maxWait: .zero) { actor in
         let filter = MessageFilter(settings: FilterSettings(configuration), models: actor, logger: Logger(label: "test"))
@@ -159,6 +161,7 @@ struct MessageFilterTests {
     func update() async throws {
         try await withFilter(model: model) { filter, driver in
             var configuration = Configuration()
+            configuration.model.deadlineMilliseconds = 300_000
             configuration.policy.rejectAt = 0.9
             filter.update(FilterSettings(configuration))
             #expect(await driver.send(headers: [], body: "viagra").outcome?.action == "reject")
