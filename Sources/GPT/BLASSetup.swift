@@ -34,8 +34,13 @@ public enum BLASSetup {
         let env = ProcessInfo.processInfo.environment
         let detected = coreName
         if let chosen = env["OPENBLAS_CORETYPE"] {
-            let why = env[reexecMarker] != nil ? "selected by spamguard; OpenBLAS detected a weaker core" : "OPENBLAS_CORETYPE=\(chosen) set by the user"
-            return Report(core: detected, threads: threads, reason: why)
+            guard env[reexecMarker] != nil else {
+                return Report(core: detected, threads: threads, reason: "OPENBLAS_CORETYPE=\(chosen) set by the user")
+            }
+            let took = detected.lowercased() == chosen.lowercased()
+            return Report(core: detected, threads: threads,
+                          reason: took ? "forced by spamguard: OpenBLAS detected a weaker core than the CPU supports"
+                                       : "spamguard asked OpenBLAS for \(chosen), which it did not accept")
         }
         guard let better = betterCore(than: detected, flags: cpuFlags()) else {
             return Report(core: detected, threads: threads, reason: "detected by OpenBLAS")
@@ -50,12 +55,13 @@ public enum BLASSetup {
     }
 
     /// The OpenBLAS core name to force, or nil when the detected one is already as good as the CPU allows.
+    /// Always SKYLAKEX: its sgemm kernels are the AVX-512 ones (Cooperlake adds only bf16 routines, which
+    /// Debian's build leaves out), and 0.3.21's OPENBLAS_CORETYPE parser does not accept "Cooperlake" at all.
     static func betterCore(than detected: String, flags: Set<String>) -> String? {
         let avx512 = ["avx512f", "avx512bw", "avx512vl", "avx512dq"].allSatisfy(flags.contains)
         guard avx512 else { return nil }
         let strong = ["skylakex", "cooperlake", "sapphirerapids"]
-        if strong.contains(detected.lowercased()) { return nil }
-        return flags.contains("avx512_bf16") ? "COOPERLAKE" : "SKYLAKEX"
+        return strong.contains(detected.lowercased()) ? nil : "SKYLAKEX"
     }
 
     static func cpuFlags() -> Set<String> {

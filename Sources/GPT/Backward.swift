@@ -19,19 +19,28 @@ struct BlockGradScratch {
     }
 }
 
+/// Backward of `mlpForward`: on entry dx[N,C] is the gradient w.r.t. its output; on return, w.r.t. its input x
+/// (the residual path plus the MLP path). dln2 [N,C], dfch and dfchGelu [N,4C] are scratch.
+func mlpBackward(_ dx: UnsafeMutablePointer<Float>, _ g: BlockTensors, _ w: BlockTensors, x: UnsafePointer<Float>,
+                 ln2: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+                 fch: UnsafePointer<Float>, fchGelu: UnsafePointer<Float>,
+                 dln2: UnsafeMutablePointer<Float>, dfch: UnsafeMutablePointer<Float>, dfchGelu: UnsafeMutablePointer<Float>, N: Int, C: Int) {
+    dfchGelu.update(repeating: 0, count: N * 4 * C)
+    matmulBackward(dfchGelu, g.fcprojw, g.fcprojb, dx, fchGelu, w.fcprojw, N: N, IC: 4 * C, OC: C)
+    dfch.update(repeating: 0, count: N * 4 * C)
+    geluBackward(dfch, fch, dfchGelu, count: N * 4 * C)
+    dln2.update(repeating: 0, count: N * C)
+    matmulBackward(dln2, g.fcw, g.fcb, dfch, ln2, w.fcw, N: N, IC: C, OC: 4 * C)
+    layernormBackward(dx, g.ln2w, g.ln2b, dln2, x, w.ln2w, mean, rstd, N: N, C: C)
+}
+
 /// Backward of `blockForward`. On entry dresidual[N,C] is the gradient w.r.t. the block's output; on return,
 /// w.r.t. its input. Parameter gradients accumulate into `g`.
 func blockBackward(_ dresidual: UnsafeMutablePointer<Float>, _ g: BlockTensors, _ input: UnsafePointer<Float>,
                    _ w: BlockTensors, _ a: BlockActivations, _ s: BlockGradScratch, _ batch: PackedBatch, config: GPTConfig) {
     let N = batch.tokenCount, C = config.channels
-    // MLP branch: y = residual2 + fcproj(gelu(fc(ln2(residual2))))
-    s.dfchGelu.update(repeating: 0, count: N * 4 * C)
-    matmulBackward(s.dfchGelu, g.fcprojw, g.fcprojb, dresidual, a.fchGelu, w.fcprojw, N: N, IC: 4 * C, OC: C)
-    s.dfch.update(repeating: 0, count: N * 4 * C)
-    geluBackward(s.dfch, a.fch, s.dfchGelu, count: N * 4 * C)
-    s.dln.update(repeating: 0, count: N * C)
-    matmulBackward(s.dln, g.fcw, g.fcb, s.dfch, a.ln2, w.fcw, N: N, IC: C, OC: 4 * C)
-    layernormBackward(dresidual, g.ln2w, g.ln2b, s.dln, a.residual2, w.ln2w, a.ln2Mean, a.ln2Rstd, N: N, C: C)
+    mlpBackward(dresidual, g, w, x: a.residual2, ln2: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd, fch: a.fch, fchGelu: a.fchGelu,
+                dln2: s.dln, dfch: s.dfch, dfchGelu: s.dfchGelu, N: N, C: C)
     // Attention branch: residual2 = x + attproj(attention(qkv(ln1(x))))
     s.datty.update(repeating: 0, count: N * C)
     matmulBackward(s.datty, g.attprojw, g.attprojb, dresidual, a.atty, w.attprojw, N: N, IC: C, OC: C)

@@ -49,10 +49,18 @@ public func blockForward(_ output: UnsafeMutablePointer<Float>, _ input: UnsafeP
     matmulForward(a.qkv, a.ln1, w.qkvw, w.qkvb, N: N, IC: C, OC: 3 * C)
     attentionForward(a.atty, a.att, a.qkv, batch, NH: config.heads, C: C)
     matmulResidualForward(a.residual2, input, a.atty, w.attprojw, w.attprojb, N: N, IC: C, C: C)
-    layernormForward(a.ln2, a.ln2Mean, a.ln2Rstd, a.residual2, w.ln2w, w.ln2b, N: N, C: C, eps: eps)
-    matmulForward(a.fch, a.ln2, w.fcw, w.fcb, N: N, IC: C, OC: 4 * C)
-    geluForward(a.fchGelu, a.fch, count: N * 4 * C)
-    matmulResidualForward(output, a.residual2, a.fchGelu, w.fcprojw, w.fcprojb, N: N, IC: 4 * C, C: C)
+    mlpForward(output, a.residual2, w, ln2: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd, fch: a.fch, fchGelu: a.fchGelu, N: N, C: C, eps: eps)
+}
+
+/// The MLP half of a block on N rows: output[N,C] = x + fcproj(gelu(fc(ln2(x)))), keeping ln2 [N,C], its mean/rstd [N],
+/// fch and fchGelu [N,4C] for backward.
+func mlpForward(_ output: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: BlockTensors,
+                ln2: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+                fch: UnsafeMutablePointer<Float>, fchGelu: UnsafeMutablePointer<Float>, N: Int, C: Int, eps: Float) {
+    layernormForward(ln2, mean, rstd, x, w.ln2w, w.ln2b, N: N, C: C, eps: eps)
+    matmulForward(fch, ln2, w.fcw, w.fcb, N: N, IC: C, OC: 4 * C)
+    geluForward(fchGelu, fch, count: N * 4 * C)
+    matmulResidualForward(output, x, fchGelu, w.fcprojw, w.fcprojb, N: N, IC: 4 * C, C: C)
 }
 
 /// A reusable buffer that grows to the largest size asked of it and is never shrunk or freed per call.

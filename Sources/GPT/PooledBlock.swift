@@ -66,10 +66,7 @@ public func pooledBlockForward(_ output: UnsafeMutablePointer<Float>, _ input: U
     // The rest on the B pooled rows only.
     for (b, r) in rows.enumerated() { (a.residual2 + b * C).update(from: input + r * C, count: C) }
     matmulResidualForward(a.residual2, a.residual2, a.atty, w.attprojw, w.attprojb, N: B, IC: C, C: C)
-    layernormForward(a.ln2, a.ln2Mean, a.ln2Rstd, a.residual2, w.ln2w, w.ln2b, N: B, C: C, eps: eps)
-    matmulForward(a.fch, a.ln2, w.fcw, w.fcb, N: B, IC: C, OC: 4 * C)
-    geluForward(a.fchGelu, a.fch, count: B * 4 * C)
-    matmulResidualForward(output, a.residual2, a.fchGelu, w.fcprojw, w.fcprojb, N: B, IC: 4 * C, C: C)
+    mlpForward(output, a.residual2, w, ln2: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd, fch: a.fch, fchGelu: a.fchGelu, N: B, C: C, eps: eps)
 }
 
 /// Scratch for `pooledBlockBackward`.
@@ -101,13 +98,8 @@ func pooledBlockBackward(_ dinput: UnsafeMutablePointer<Float>, _ dout: UnsafePo
     let rows = batch.lastRows
     // MLP on the pooled rows: dres2 = dout + the LN2 path.
     s.dres2.update(from: dout, count: B * C)
-    s.dfchGelu.update(repeating: 0, count: B * 4 * C)
-    matmulBackward(s.dfchGelu, g.fcprojw, g.fcprojb, dout, a.fchGelu, w.fcprojw, N: B, IC: 4 * C, OC: C)
-    s.dfch.update(repeating: 0, count: B * 4 * C)
-    geluBackward(s.dfch, a.fch, s.dfchGelu, count: B * 4 * C)
-    s.dln2.update(repeating: 0, count: B * C)
-    matmulBackward(s.dln2, g.fcw, g.fcb, s.dfch, a.ln2, w.fcw, N: B, IC: C, OC: 4 * C)
-    layernormBackward(s.dres2, g.ln2w, g.ln2b, s.dln2, a.residual2, w.ln2w, a.ln2Mean, a.ln2Rstd, N: B, C: C)
+    mlpBackward(s.dres2, g, w, x: a.residual2, ln2: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd, fch: a.fch, fchGelu: a.fchGelu,
+                dln2: s.dln2, dfch: s.dfch, dfchGelu: s.dfchGelu, N: B, C: C)
     // Attention projection.
     s.datty.update(repeating: 0, count: B * C)
     matmulBackward(s.datty, g.attprojw, g.attprojb, s.dres2, a.atty, w.attprojw, N: B, IC: C, OC: C)

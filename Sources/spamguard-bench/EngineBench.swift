@@ -66,10 +66,16 @@ struct EngineBench: ParsableCommand {
         return samples.sorted()[samples.count / 2]
     }
 
+    /// The peak without printing each shape.
+    static func sgemmPeakQuiet() -> Double { EngineBench(seconds: 1).sgemmPeak(verbose: false) }
+
+    init() {}
+    init(seconds: Double) { self.seconds = seconds }
+
     /// Best sgemm GFLOP/s over a few large shapes, including the ones a batched GPT-2 forward runs.
-    func sgemmPeak() -> Double {
+    func sgemmPeak(verbose: Bool = true) -> Double {
         var best = 0.0
-        print("sgemm shapes (M×N×K): GFLOP/s")
+        if verbose { print("sgemm shapes (M×N×K): GFLOP/s") }
         for (m, n, k) in [(2048, 2048, 2048), (4096, 3072, 768), (2048, 768, 3072), (256, 3072, 768)] {
             let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
             var c = [Float](repeating: 0, count: m * n)
@@ -78,7 +84,7 @@ struct EngineBench: ParsableCommand {
                 return c[0]
             }
             let g = 2 * Double(m * n * k) / t / 1e9
-            print(String(format: "  %4d×%4d×%4d: %6.1f", m, n, k, g))
+            if verbose { print(String(format: "  %4d×%4d×%4d: %6.1f", m, n, k, g)) }
             best = max(best, g)
         }
         return best
