@@ -12,6 +12,13 @@ struct Scratch {
         path = String(cString: created)
     }
 
+    /// A fixed directory, emptied first.
+    init(replacing path: String) throws {
+        try? FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        self.path = path
+    }
+
     func file(_ name: String) -> String { "\(path)/\(name)" }
 
     @discardableResult

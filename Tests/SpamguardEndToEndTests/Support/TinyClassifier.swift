@@ -27,12 +27,9 @@ struct TinyClassifier: Sendable {
 
     static let shared = Task<TinyClassifier, any Error> { try await make() }
 
-    /// Kept for the whole run (the tests' daemons read from it), removed when the test process exits.
-    private static let root = Result { try Scratch() }
-
     private static func make() async throws -> TinyClassifier {
-        let root = try root.get()
-        atexit { if case .success(let root) = TinyClassifier.root { root.remove() } }
+        // Next to the build products, replaced by every run: the tests' daemons read from it all run long.
+        let root = try Scratch(replacing: "\(Products.directory)/spamguard-e2e-fixture")
         let base = root.file("base"), classifier = root.file("classifier")
         try TinyModel.write(to: URL(fileURLWithPath: base, isDirectory: true))
         var train: [String] = [], validation: [String] = []
