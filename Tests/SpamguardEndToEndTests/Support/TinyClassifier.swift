@@ -45,7 +45,8 @@ struct TinyClassifier: Sendable {
             "train", "--base", base, "--out", classifier,
             "--train", "list:\(trainList)", "--val", "list:\(validationList)",
             "--train-blocks", "all", "--epochs", "12", "--batch-size", "8", "--lr", "0.003",
-            "--max-tokens", "64", "--seed", "1", "--no-cache",
+            // Subject + body only: the tiny model reads 64 byte-level tokens, which header lines would fill.
+            "--max-tokens", "64", "--headers", "none", "--seed", "1", "--no-cache",
         ])
         guard run.status == 0 else { throw HarnessError("spamguardctl train failed:\n\(run.output)") }
         return TinyClassifier(base: base, classifier: classifier, mail: root.path)
