@@ -51,14 +51,16 @@ public final class Trainer {
     /// - Parameters:
     ///   - head: start from an existing classifier's head (the learning loop); nil = a fresh random head.
     ///   - baseHash: SHA-256 of the base weights, keying the feature cache.
+    ///   - cacheFrozenPrefix: false runs the frozen blocks in every step (as a plain implementation does), to measure the cache.
     public init(model: GPTModel, settings: TrainingSettings, baseHash: String, padToken: Int32, head: [Float]? = nil,
-                cacheDirectory: URL? = nil, memoryBudget: Int = 4 << 30, events: @escaping (TrainingEvent) -> Void = { _ in }) {
+                cacheDirectory: URL? = nil, memoryBudget: Int = 4 << 30, cacheFrozenPrefix: Bool = true,
+                events: @escaping (TrainingEvent) -> Void = { _ in }) {
         self.settings = settings
         self.padToken = padToken
         self.events = events
         network = ClassifierNetwork(model: model, scope: settings.scope, head: head, seed: settings.seed)
         let frozen = settings.scope.firstTrainableBlock(layers: model.config.layers)
-        store = settings.scope == .all ? nil
+        store = settings.scope == .all || !cacheFrozenPrefix ? nil
             : FeatureStore(baseHash: baseHash, frozenDepth: "\(frozen)/\(settings.scope)", directory: cacheDirectory, memoryBudget: memoryBudget)
     }
 

@@ -56,6 +56,8 @@ struct TrainCommand: ParsableCommand {
     var headers: String?
     @Option(help: ArgumentHelp("Frozen-prefix cache directory.", valueName: "DIR")) var cacheDir: String?
     @Flag(help: "Do not persist the frozen-prefix cache.") var noCache = false
+    @Flag(help: "Run the frozen blocks in every step instead of caching their output (slower; for measuring the cache).")
+    var recomputeFrozen = false
 
     func settings() throws -> TrainingSettings {
         var s = recipe == .book ? TrainingSettings.book : TrainingSettings()
@@ -114,7 +116,7 @@ struct TrainCommand: ParsableCommand {
         let featureBar = ProgressBar("frozen-prefix features", unit: "ex")
         let stepBar = ProgressBar("training", unit: "step")
         let trainer = Trainer(model: model, settings: settings, baseHash: baseHash, padToken: tokenizer.endOfText,
-                              cacheDirectory: cache) { event in
+                              cacheDirectory: cache, cacheFrozenPrefix: !recomputeFrozen) { event in
             switch event {
             case .features(let done, let total):
                 featureBar.update(done, total)

@@ -86,6 +86,18 @@ let tiny = GPTConfig(vocabSize: 64, maxPositions: 16, channels: 32, layers: 2, h
         #expect(other.featureCacheHits == 0)
     }
 
+    @Test func recomputingTheFrozenBlocksTrainsTheSameAsCachingThem() throws {
+        var s = settings(.lastBlocks(1))
+        s.epochs = 2
+        let data = markerCorpus(count: 40, seed: 11), val = markerCorpus(count: 10, seed: 12)
+        let cached = try Trainer(model: GPTModel(config: tiny, seed: 5), settings: s, baseHash: "h", padToken: 63).train(data, validation: val)
+        let recomputed = try Trainer(model: GPTModel(config: tiny, seed: 5), settings: s, baseHash: "h", padToken: 63,
+                                     cacheFrozenPrefix: false).train(data, validation: val)
+        #expect(recomputed.featuresComputed == 0)
+        #expect(abs(recomputed.validation.loss! - cached.validation.loss!) < 1e-4)
+        #expect(recomputed.train.accuracy == cached.train.accuracy)
+    }
+
     @Test func spilledFeaturesGiveTheSameTraining() throws {
         var s = settings(.lastBlocks(1))
         s.epochs = 2
