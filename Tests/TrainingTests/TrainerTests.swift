@@ -123,3 +123,30 @@ let tiny = GPTConfig(vocabSize: 64, maxPositions: 16, channels: 32, layers: 2, h
         #expect(Set(json.keys).isSuperset(of: ["accuracy", "precision", "recall", "f1", "fpr", "auc", "tp", "fp", "tn", "fn"]))
     }
 }
+
+@Suite struct AdamWTests {
+    /// Against the textbook formula, in Double, for a few steps on a vector longer than one SIMD chunk and not a multiple of 16.
+    @Test func matchesTheTextbookUpdate() {
+        let n = 37
+        var hyper = AdamW.Hyperparameters()
+        hyper.learningRate = 1e-2
+        let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: n), grads = UnsafeMutableBufferPointer<Float>.allocate(capacity: n)
+        defer { values.deallocate(); grads.deallocate() }
+        var p = (0..<n).map { Double($0) / 10 - 1 }, m = [Double](repeating: 0, count: n), v = m
+        for i in 0..<n { values[i] = Float(p[i]) }
+        let adam = AdamW(hyper)
+        adam.addGroup(values: values, gradients: grads)
+        for step in 1...3 {
+            for i in 0..<n { grads[i] = Float(sin(Double(i * step))) }
+            adam.update(learningRate: hyper.learningRate)
+            for i in 0..<n {
+                let g = Double(grads[i])
+                m[i] = 0.9 * m[i] + 0.1 * g
+                v[i] = 0.999 * v[i] + 0.001 * g * g
+                let mhat = m[i] / (1 - pow(0.9, Double(step))), vhat = v[i] / (1 - pow(0.999, Double(step)))
+                p[i] -= 1e-2 * (mhat / (vhat.squareRoot() + 1e-8) + 0.1 * p[i])
+            }
+        }
+        for i in 0..<n { #expect(abs(Double(values[i]) - p[i]) < 1e-5, "parameter \(i)") }
+    }
+}
