@@ -35,6 +35,8 @@ public struct TrainingOutcome: Sendable {
     public var bestValidationLoss: Double?
     public var featureCacheHits: Int
     public var featuresComputed: Int
+    /// Seconds spent making the frozen-prefix features (0 when all came from the cache); not part of `seconds`.
+    public var featureSeconds: Double
     public var maxTokens: Int
 }
 
@@ -97,12 +99,14 @@ public final class Trainer {
         let testIdx = Array((train.count + validation.count)..<sequences.count)
         let labels = splits.flatMap(\.labels)
 
+        let featureStart = Date()
         if let store {
             let C = network.model.config.channels
             try store.prepare(sequences, featureCount: { settings.scope == .headOnly ? C : $0.count * C },
                               batchSize: 8, compute: { try network.frozenFeatures($0) },
                               progress: { events(.features(done: $0, total: $1)) })
         }
+        let featureSeconds = Date().timeIntervalSince(featureStart)
         let classWeights: [Float]
         if settings.balance == .weight {
             let spam = Float(train.spamCount), ham = Float(train.count - train.spamCount), n = Float(train.count)
@@ -159,7 +163,8 @@ public final class Trainer {
                                test: testIdx.isEmpty ? nil : try metrics(testIdx),
                                steps: step, seconds: seconds, examplesPerSecond: Double(examples) / seconds,
                                bestValidationLoss: settings.keepBest ? best?.loss : nil,
-                               featureCacheHits: store?.hits ?? 0, featuresComputed: store?.computed ?? 0, maxTokens: maxTokens)
+                               featureCacheHits: store?.hits ?? 0, featuresComputed: store?.computed ?? 0,
+                               featureSeconds: featureSeconds, maxTokens: maxTokens)
     }
 
     private func learningRate(step: Int, total: Int) -> Float {

@@ -134,8 +134,8 @@ struct TrainCommand: ParsableCommand {
               "lr \(settings.optimizer.learningRate), trainable blocks \(settings.scope), pooling \(settings.pooling.rawValue), balance \(settings.balance.rawValue)")
         let outcome = try trainer.train(trainSet, validation: valSet, test: testSet)
         stepBar.finish()
-        say(String(format: "trained in %.1f s (%.1f examples/s); frozen-prefix cache: %d reused, %d computed",
-                     outcome.seconds, outcome.examplesPerSecond, outcome.featureCacheHits, outcome.featuresComputed))
+        say(String(format: "trained in %.1f s (%.1f examples/s), after %.1f s on frozen-prefix features (%d reused, %d computed)",
+                   outcome.seconds, outcome.examplesPerSecond, outcome.featureSeconds, outcome.featureCacheHits, outcome.featuresComputed))
 
         // Bundle.
         var metrics = ["train": outcome.train, "validation": outcome.validation]
