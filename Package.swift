@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries from Debian, each behind a module map.
@@ -39,6 +40,9 @@ let package = Package(
             .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "DequeModule", package: "swift-collections"),
         ]),
+        .target(name: "Training", dependencies: [
+            "GPT", "Tokenizer", "MailText", .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: fast),
 
         // Thin executables.
         .executableTarget(name: "spamguard", dependencies: [
@@ -48,12 +52,12 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "spamguardctl", dependencies: [
-            "GPT", "Tokenizer", "MailText",
+            "GPT", "Tokenizer", "MailText", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "spamguard-bench", dependencies: [
-            "GPT", "Tokenizer", "MailText",
+            "GPT", "Tokenizer", "MailText", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
 
@@ -66,5 +70,6 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
         ]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "GPT"]),
     ]
 )

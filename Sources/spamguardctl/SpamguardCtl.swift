@@ -10,7 +10,8 @@ struct SpamguardCtl: AsyncParsableCommand {
             (Hugging Face gpt2 layout: config.json, model.safetensors, vocab.json, merges.txt).
             """,
         groupedSubcommands: [
-            CommandGroup(name: "Inspecting text and models", subcommands: []),
+            CommandGroup(name: "Building and judging classifiers", subcommands: [TrainCommand.self, EvalCommand.self, ClassifyCommand.self]),
+            CommandGroup(name: "Inspecting text and models", subcommands: [TextCommand.self, LMLossCommand.self]),
         ]
     )
 }

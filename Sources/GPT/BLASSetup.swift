@@ -1,0 +1,67 @@
+import COpenBLAS
+import Foundation
+
+/// Picks OpenBLAS's best kernels for this CPU.
+///
+/// Debian's OpenBLAS 0.3.21 does not know recent CPUs (AMD Zen 4/5 among them) and falls back to its
+/// `Haswell` AVX2 kernels, which halves sgemm speed on a CPU with AVX-512. Its core is chosen once, when
+/// the library is loaded — before `main` runs — from `OPENBLAS_CORETYPE`. So when the core it picked is
+/// weaker than the CPU's flags allow, and the user has not chosen one, we set the variable and re-execute
+/// the same binary with the same arguments, once.
+public enum BLASSetup {
+    private static let reexecMarker = "SPAMGUARD_BLAS_REEXEC"
+
+    /// What happened, for the caller to log once it has a logger.
+    public struct Report: Sendable, CustomStringConvertible {
+        public let core: String
+        public let threads: Int
+        public let reason: String
+        public var description: String { "OpenBLAS core \(core), \(threads) threads (\(reason))" }
+    }
+
+    /// OpenBLAS threading for whole-library use (its own pool on every core), as when measuring its peak.
+    public static func useOpenBLASThreads() { openblas_set_num_threads(Int32(ProcessInfo.processInfo.activeProcessorCount)) }
+
+    /// The engine's threading: OpenBLAS on the calling thread, the engine splitting work across cores itself.
+    public static func useEngineThreads() { openblas_set_num_threads(1); _ = Kernels.threads }
+
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// Call first thing in `main`. Returns only if no re-exec was needed (or it failed).
+    @discardableResult
+    public static func selectBestCore() -> Report {
+        let env = ProcessInfo.processInfo.environment
+        let detected = coreName
+        if let chosen = env["OPENBLAS_CORETYPE"] {
+            let why = env[reexecMarker] != nil ? "selected by spamguard; OpenBLAS detected a weaker core" : "OPENBLAS_CORETYPE=\(chosen) set by the user"
+            return Report(core: detected, threads: threads, reason: why)
+        }
+        guard let better = betterCore(than: detected, flags: cpuFlags()) else {
+            return Report(core: detected, threads: threads, reason: "detected by OpenBLAS")
+        }
+        setenv("OPENBLAS_CORETYPE", better, 1)
+        setenv(reexecMarker, "1", 1)
+        let args = CommandLine.unsafeArgv
+        execv("/proc/self/exe", args)
+        // execv only returns on failure; keep running on the detected core.
+        unsetenv("OPENBLAS_CORETYPE"); unsetenv(reexecMarker)
+        return Report(core: detected, threads: threads, reason: "re-exec for \(better) failed: \(String(cString: strerror(errno)))")
+    }
+
+    /// The OpenBLAS core name to force, or nil when the detected one is already as good as the CPU allows.
+    static func betterCore(than detected: String, flags: Set<String>) -> String? {
+        let avx512 = ["avx512f", "avx512bw", "avx512vl", "avx512dq"].allSatisfy(flags.contains)
+        guard avx512 else { return nil }
+        let strong = ["skylakex", "cooperlake", "sapphirerapids"]
+        if strong.contains(detected.lowercased()) { return nil }
+        return flags.contains("avx512_bf16") ? "COOPERLAKE" : "SKYLAKEX"
+    }
+
+    static func cpuFlags() -> Set<String> {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+              let colon = line.firstIndex(of: ":") else { return [] }
+        return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
+    }
+}

@@ -1,0 +1,146 @@
+import COpenBLAS
+import Foundation
+
+/// One block's activations for a packed batch of N tokens: everything its backward pass reads.
+/// For inference every block shares one set; for training each trainable block has its own.
+public struct BlockActivations {
+    public let ln1, ln1Mean, ln1Rstd: UnsafeMutablePointer<Float>   // [N,C], [N], [N]
+    public let qkv: UnsafeMutablePointer<Float>                     // [N,3C]
+    public let att: UnsafeMutablePointer<Float>                     // [NH·Σ T²]
+    public let atty: UnsafeMutablePointer<Float>                    // [N,C]
+    public let residual2: UnsafeMutablePointer<Float>               // [N,C]  input + attention branch
+    public let ln2, ln2Mean, ln2Rstd: UnsafeMutablePointer<Float>   // [N,C], [N], [N]
+    public let fch, fchGelu: UnsafeMutablePointer<Float>            // [N,4C]
+
+    static func count(tokens N: Int, attention A: Int, config: GPTConfig) -> Int {
+        let C = config.channels
+        return N * C * 4 + 4 * N + N * 3 * C + config.heads * A + 2 * N * 4 * C
+    }
+
+    init(_ base: UnsafeMutablePointer<Float>, tokens N: Int, attention A: Int, config: GPTConfig) {
+        let C = config.channels
+        var q = base
+        func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { q += n }; return q }
+        ln1 = take(N * C); ln1Mean = take(N); ln1Rstd = take(N)
+        qkv = take(N * 3 * C)
+        att = take(config.heads * A)
+        atty = take(N * C)
+        residual2 = take(N * C)
+        ln2 = take(N * C); ln2Mean = take(N); ln2Rstd = take(N)
+        fch = take(N * 4 * C); fchGelu = take(N * 4 * C)
+    }
+}
+
+/// out[N,C] = residual[N,C] + inp[N,IC] · weight[IC,C] + bias[C]   (a linear layer on a residual branch)
+func matmulResidualForward(_ out: UnsafeMutablePointer<Float>, _ residual: UnsafePointer<Float>, _ inp: UnsafePointer<Float>,
+                           _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, N: Int, IC: Int, C: Int) {
+    for n in 0..<N {
+        let o = out + n * C, r = residual + n * C
+        for c in 0..<C { o[c] = r[c] + bias[c] }
+    }
+    gemm(M: N, N: C, K: IC, inp, lda: IC, weight, ldb: C, beta: 1, out, ldc: C)
+}
+
+/// One transformer block: output = x + MLP(LN2(x + Attn(LN1(x)))) with x = input. input and output are [N,C].
+public func blockForward(_ output: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ w: BlockTensors,
+                         _ a: BlockActivations, _ batch: PackedBatch, config: GPTConfig) {
+    let N = batch.tokenCount, C = config.channels, eps = config.layerNormEpsilon
+    layernormForward(a.ln1, a.ln1Mean, a.ln1Rstd, input, w.ln1w, w.ln1b, N: N, C: C, eps: eps)
+    matmulForward(a.qkv, a.ln1, w.qkvw, w.qkvb, N: N, IC: C, OC: 3 * C)
+    attentionForward(a.atty, a.att, a.qkv, batch, NH: config.heads, C: C)
+    matmulResidualForward(a.residual2, input, a.atty, w.attprojw, w.attprojb, N: N, IC: C, C: C)
+    layernormForward(a.ln2, a.ln2Mean, a.ln2Rstd, a.residual2, w.ln2w, w.ln2b, N: N, C: C, eps: eps)
+    matmulForward(a.fch, a.ln2, w.fcw, w.fcb, N: N, IC: C, OC: 4 * C)
+    geluForward(a.fchGelu, a.fch, count: N * 4 * C)
+    matmulResidualForward(output, a.residual2, a.fchGelu, w.fcprojw, w.fcprojb, N: N, IC: 4 * C, C: C)
+}
+
+/// A reusable buffer that grows to the largest size asked of it and is never shrunk or freed per call.
+final class GrowableBuffer {
+    private(set) var pointer: UnsafeMutablePointer<Float>
+    private(set) var capacity: Int
+    init() { capacity = 0; pointer = .allocate(capacity: 1) }
+    deinit { pointer.deallocate() }
+    /// At least `count` floats (contents undefined after growing).
+    func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if count > capacity {
+            pointer.deallocate()
+            capacity = max(count, capacity + capacity / 2)
+            pointer = .allocate(capacity: capacity)
+        }
+        return pointer
+    }
+}
+
+/// Runs GPT-2 forward passes for inference. Owns its workspace (allocated for the largest batch seen and
+/// reused), so one runner serves one thread at a time; make one per compute thread.
+public final class GPTRunner {
+    public let model: GPTModel
+    private let scratch = GrowableBuffer()
+    private let logitsBuffer = GrowableBuffer()
+    private var tokens: [Int32] = []
+
+    public init(model: GPTModel) { self.model = model }
+
+    /// Checks and packs sequences into one token array.
+    private func pack(_ sequences: [[Int32]]) throws -> PackedBatch {
+        let config = model.config
+        tokens.removeAll(keepingCapacity: true)
+        for s in sequences {
+            guard !s.isEmpty else { throw ModelError.sequenceTooLong(length: 0, maxPositions: config.maxPositions) }
+            guard s.count <= config.maxPositions else { throw ModelError.sequenceTooLong(length: s.count, maxPositions: config.maxPositions) }
+            for t in s where t < 0 || Int(t) >= config.vocabSize { throw ModelError.tokenOutOfRange(token: t, vocabSize: config.vocabSize) }
+            tokens.append(contentsOf: s)
+        }
+        return PackedBatch(lengths: sequences.map(\.count))
+    }
+
+    /// Runs embeddings, every block and the final LayerNorm over the packed batch and calls `body` with the
+    /// final hidden states [N,C] (valid only inside `body`).
+    public func withHiddenStates<R>(_ sequences: [[Int32]], _ body: (UnsafePointer<Float>, PackedBatch) throws -> R) throws -> R {
+        let batch = try pack(sequences)
+        let config = model.config, C = config.channels, N = batch.tokenCount
+        let actCount = BlockActivations.count(tokens: N, attention: batch.attentionCount, config: config)
+        let base = scratch.reserve(actCount + 2 * N * C + 2 * N)
+        let acts = BlockActivations(base, tokens: N, attention: batch.attentionCount, config: config)
+        var x = base + actCount, y = x + N * C
+        let mean = y + N * C, rstd = mean + N
+        let t = model.tensors
+        tokens.withUnsafeBufferPointer { encoderForward(x, $0.baseAddress!, batch, t.wte, t.wpe, C: C) }
+        for l in 0..<config.layers {
+            blockForward(y, x, t.blocks[l], acts, batch, config: config)
+            swap(&x, &y)
+        }
+        layernormForward(y, mean, rstd, x, t.lnfw, t.lnfb, N: N, C: C, eps: config.layerNormEpsilon)
+        return try body(y, batch)
+    }
+
+    /// Runs the model and calls `body` with the LM logits [N,V] of the packed batch (tied head: hidden · wteᵀ).
+    public func withLogits<R>(_ sequences: [[Int32]], _ body: (UnsafePointer<Float>, PackedBatch) throws -> R) throws -> R {
+        let V = model.config.vocabSize, C = model.config.channels
+        return try withHiddenStates(sequences) { hidden, batch in
+            let logits = logitsBuffer.reserve(batch.tokenCount * V)
+            gemm(transB: true, M: batch.tokenCount, N: V, K: C, hidden, lda: C, model.tensors.wte, ldb: C, logits, ldc: V)
+            return try body(logits, batch)
+        }
+    }
+
+    /// Mean next-token cross-entropy (nats) of each sequence under the tied LM head, and its number of
+    /// predictions: a sequence of T tokens has T−1; a single token has none (loss 0).
+    public func languageModelLoss(_ sequences: [[Int32]]) throws -> [(loss: Double, predictions: Int)] {
+        let V = model.config.vocabSize
+        return try withLogits(sequences) { logits, batch in
+            zip(batch.starts, batch.lengths).map { start, T in
+                var total = 0.0
+                for t in 0..<(T - 1) {
+                    let row = logits + (start + t) * V
+                    let m = vmax(row, V)
+                    var sum = 0.0
+                    for v in 0..<V { sum += Double(fastExp(row[v] - m)) }
+                    total += Double(m) + log(sum) - Double(row[Int(tokens[start + t + 1])])
+                }
+                return (T > 1 ? total / Double(T - 1) : 0, T - 1)
+            }
+        }
+    }
+}

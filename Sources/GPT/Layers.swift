@@ -1,0 +1,258 @@
+import COpenBLAS
+import Foundation
+
+// The layers of GPT-2 as forward/backward pairs of plain functions over contiguous Float buffers,
+// in the manner of llm.c's train_gpt2.c. Shapes are in the comments: N is the number of tokens of a
+// packed batch (sequences back to back, no padding), C channels, NH heads, hs = C/NH, T a sequence's length.
+// Backward functions ACCUMULATE into parameter gradients (dweight, dbias) and, unless said otherwise,
+// into input gradients, so residual branches add up without extra buffers.
+
+/// A batch of variable-length sequences packed back to back: sequence b owns rows starts[b] ..< starts[b] + lengths[b].
+public struct PackedBatch: Sendable, Equatable {
+    public let lengths: [Int]
+    public let starts: [Int]
+    /// N: the total number of tokens.
+    public let tokenCount: Int
+    /// Σ T_b²: the size of one head's attention matrices over the whole batch.
+    public let attentionCount: Int
+
+    public init(lengths: [Int]) {
+        precondition(lengths.allSatisfy { $0 > 0 }, "empty sequence in batch")
+        self.lengths = lengths
+        var starts: [Int] = [], n = 0, a = 0
+        for t in lengths { starts.append(n); n += t; a += t * t }
+        self.starts = starts
+        tokenCount = n
+        attentionCount = a
+    }
+
+    /// Row index of each sequence's last token (the pooled position for classification).
+    public var lastRows: [Int] { zip(starts, lengths).map { $0 + $1 - 1 } }
+}
+
+// MARK: - embeddings
+
+/// out[N,C] = wte[token] + wpe[position in its sequence]
+func encoderForward(_ out: UnsafeMutablePointer<Float>, _ tokens: UnsafePointer<Int32>, _ batch: PackedBatch,
+                    _ wte: UnsafePointer<Float>, _ wpe: UnsafePointer<Float>, C: Int) {
+    for (start, length) in zip(batch.starts, batch.lengths) {
+        for t in 0..<length {
+            let o = out + (start + t) * C, e = wte + Int(tokens[start + t]) * C, p = wpe + t * C
+            for c in 0..<C { o[c] = e[c] + p[c] }
+        }
+    }
+}
+
+/// dwte[token] += dout, dwpe[position] += dout (either may be nil when frozen)
+func encoderBackward(_ dwte: UnsafeMutablePointer<Float>?, _ dwpe: UnsafeMutablePointer<Float>?, _ dout: UnsafePointer<Float>,
+                     _ tokens: UnsafePointer<Int32>, _ batch: PackedBatch, C: Int) {
+    for (start, length) in zip(batch.starts, batch.lengths) {
+        for t in 0..<length {
+            let d = dout + (start + t) * C
+            if let dwte { let g = dwte + Int(tokens[start + t]) * C; for c in 0..<C { g[c] += d[c] } }
+            if let dwpe { let g = dwpe + t * C; for c in 0..<C { g[c] += d[c] } }
+        }
+    }
+}
+
+// MARK: - layer norm
+
+/// out[N,C] = (inp - mean) * rstd * weight + bias, per row; keeps mean[N], rstd[N] for backward.
+func layernormForward(_ out: UnsafeMutablePointer<Float>, _ mean: UnsafeMutablePointer<Float>, _ rstd: UnsafeMutablePointer<Float>,
+                      _ inp: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
+                      N: Int, C: Int, eps: Float) {
+    parallelChunks(N, minPerThread: 64) { rows in
+        for n in rows {
+            let x = inp + n * C, o = out + n * C
+            let m = vsum(x, C) / Float(C)
+            var v: Float = 0
+            for c in 0..<C { let d = x[c] - m; v += d * d }
+            let s = 1 / (v / Float(C) + eps).squareRoot()
+            for c in 0..<C { o[c] = (x[c] - m) * s * weight[c] + bias[c] }
+            mean[n] = m
+            rstd[n] = s
+        }
+    }
+}
+
+/// dinp[N,C] += ..., dweight[C] += ..., dbias[C] += ... (dweight/dbias nil when frozen)
+func layernormBackward(_ dinp: UnsafeMutablePointer<Float>, _ dweight: UnsafeMutablePointer<Float>?, _ dbias: UnsafeMutablePointer<Float>?,
+                       _ dout: UnsafePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
+                       _ mean: UnsafePointer<Float>, _ rstd: UnsafePointer<Float>, N: Int, C: Int) {
+    let lock = NSLock()
+    parallelChunks(N, minPerThread: 32) { rows in
+        var dw = [Float](repeating: 0, count: dweight == nil ? 0 : C)
+        var db = [Float](repeating: 0, count: dbias == nil ? 0 : C)
+        for n in rows {
+            let x = inp + n * C, d = dout + n * C, di = dinp + n * C
+            let m = mean[n], s = rstd[n]
+            var dnormMean: Float = 0, dnormNormMean: Float = 0
+            for c in 0..<C {
+                let norm = (x[c] - m) * s, dnorm = weight[c] * d[c]
+                dnormMean += dnorm
+                dnormNormMean += dnorm * norm
+            }
+            dnormMean /= Float(C)
+            dnormNormMean /= Float(C)
+            for c in 0..<C {
+                let norm = (x[c] - m) * s, dnorm = weight[c] * d[c]
+                di[c] += (dnorm - dnormMean - norm * dnormNormMean) * s
+            }
+            if !dw.isEmpty { for c in 0..<C { dw[c] += (x[c] - m) * s * d[c] } }
+            if !db.isEmpty { for c in 0..<C { db[c] += d[c] } }
+        }
+        lock.lock(); defer { lock.unlock() }
+        if let dweight { for c in 0..<C { dweight[c] += dw[c] } }
+        if let dbias { for c in 0..<C { dbias[c] += db[c] } }
+    }
+}
+
+// MARK: - linear (matmul)
+
+/// out[N,OC] = inp[N,IC] · weight[IC,OC] + bias[OC]
+func matmulForward(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
+                   _ bias: UnsafePointer<Float>?, N: Int, IC: Int, OC: Int) {
+    if let bias { for n in 0..<N { (out + n * OC).update(from: bias, count: OC) } }
+    gemm(M: N, N: OC, K: IC, inp, lda: IC, weight, ldb: OC, beta: bias == nil ? 0 : 1, out, ldc: OC)
+}
+
+/// dinp[N,IC] += dout · weightᵀ; dweight[IC,OC] += inpᵀ · dout; dbias[OC] += Σ_n dout (each nil when not needed)
+func matmulBackward(_ dinp: UnsafeMutablePointer<Float>?, _ dweight: UnsafeMutablePointer<Float>?, _ dbias: UnsafeMutablePointer<Float>?,
+                    _ dout: UnsafePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
+                    N: Int, IC: Int, OC: Int) {
+    if let dinp { gemm(transB: true, M: N, N: IC, K: OC, dout, lda: OC, weight, ldb: OC, beta: 1, dinp, ldc: IC) }
+    if let dweight { gemm(transA: true, M: IC, N: OC, K: N, inp, lda: IC, dout, ldb: OC, beta: 1, dweight, ldc: OC) }
+    if let dbias {
+        for n in 0..<N { let d = dout + n * OC; for o in 0..<OC { dbias[o] += d[o] } }
+    }
+}
+
+// MARK: - causal self-attention
+
+/// One (sequence, head) pair of a batch: the unit of attention work.
+private struct HeadItem {
+    let start: Int    // first row of the sequence
+    let T: Int        // its length
+    let head: Int
+    let att: Int      // offset of its T×T probabilities in the att buffer
+}
+
+/// Runs body(item, thread) for every (sequence, head) pair, the pairs dealt round-robin to the kernel threads.
+private func forEachHead(_ batch: PackedBatch, NH: Int, _ body: (HeadItem, Int) -> Void) {
+    var items: [HeadItem] = []
+    var offset = 0
+    for (start, T) in zip(batch.starts, batch.lengths) {
+        for h in 0..<NH { items.append(HeadItem(start: start, T: T, head: h, att: offset)); offset += T * T }
+    }
+    // Longest first, so the round-robin deal stays balanced.
+    items.sort { $0.T > $1.T }
+    let work = items
+    let threads = min(Kernels.threads, items.count)
+    if threads == 1 { for item in work { body(item, 0) }; return }
+    nonisolated(unsafe) let body = body
+    DispatchQueue.concurrentPerform(iterations: threads) { t in
+        for i in stride(from: t, to: work.count, by: threads) { body(work[i], t) }
+    }
+}
+
+/// qkv[N,3C] holds q|k|v per token (head h at columns h·hs ..< (h+1)·hs of each third).
+/// att[NH·Σ T_b²] keeps each pair's softmax probabilities (masked entries 0) for backward.
+/// out[N,C] = softmax(q·kᵀ/√hs + causal mask) · v, heads side by side.
+func attentionForward(_ out: UnsafeMutablePointer<Float>, _ att: UnsafeMutablePointer<Float>, _ qkv: UnsafePointer<Float>,
+                      _ batch: PackedBatch, NH: Int, C: Int) {
+    let hs = C / NH, C3 = 3 * C
+    let scale = 1 / Float(hs).squareRoot()
+    forEachHead(batch, NH: NH) { item, _ in
+        let T = item.T, a = att + item.att
+        let q = qkv + item.start * C3 + item.head * hs, k = q + C, v = q + 2 * C
+        // scores[T,T] = scale · q[T,hs] · kᵀ
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hs),
+                    scale, q, Int32(C3), k, Int32(C3), 0, a, Int32(T))
+        softmaxCausal(a, T: T)
+        // out[T,hs] = att[T,T] · v[T,hs]
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+                    1, a, Int32(T), v, Int32(C3), 0, out + item.start * C + item.head * hs, Int32(C))
+    }
+}
+
+/// Row i keeps columns 0...i: softmax over them, zeros after.
+private func softmaxCausal(_ s: UnsafeMutablePointer<Float>, T: Int) {
+    for i in 0..<T {
+        let row = s + i * T
+        let m = vmax(row, i + 1)
+        var sum: Float = 0
+        for j in 0...i { let e = fastExp(row[j] - m); row[j] = e; sum += e }
+        let inv = 1 / sum
+        for j in 0...i { row[j] *= inv }
+        (row + i + 1).update(repeating: 0, count: T - i - 1)
+    }
+}
+
+/// Floats of scratch `attentionBackward` needs: one T×T matrix per kernel thread.
+func attentionBackwardScratchCount(maxLength T: Int) -> Int { Kernels.threads * T * T }
+
+/// dqkv[N,3C] = gradient of the attention w.r.t. q|k|v (OVERWRITTEN: attention is qkv's only consumer).
+/// scratch holds `attentionBackwardScratchCount` floats.
+func attentionBackward(_ dqkv: UnsafeMutablePointer<Float>, _ scratch: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>,
+                       _ qkv: UnsafePointer<Float>, _ att: UnsafePointer<Float>, _ batch: PackedBatch, NH: Int, C: Int) {
+    let hs = C / NH, C3 = 3 * C
+    let scale = 1 / Float(hs).squareRoot()
+    let maxT = batch.lengths.max() ?? 0
+    forEachHead(batch, NH: NH) { item, thread in
+        let T = item.T, a = att + item.att, g = scratch + thread * maxT * maxT
+        let q = qkv + item.start * C3 + item.head * hs, k = q + C, v = q + 2 * C
+        let dq = dqkv + item.start * C3 + item.head * hs, dk = dq + C, dv = dq + 2 * C
+        let d = dout + item.start * C + item.head * hs
+        // datt[T,T] = dout[T,hs] · vᵀ ;  dv[T,hs] = attᵀ · dout
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hs),
+                    1, d, Int32(C), v, Int32(C3), 0, g, Int32(T))
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+                    1, a, Int32(T), d, Int32(C), 0, dv, Int32(C3))
+        // softmax backward: dscores = att ⊙ (datt − Σ_j att·datt), per row
+        for i in 0..<T {
+            let p = a + i * T, r = g + i * T
+            let dot = vdot(p, r, i + 1)
+            for j in 0...i { r[j] = p[j] * (r[j] - dot) }
+            (r + i + 1).update(repeating: 0, count: T - i - 1)
+        }
+        // dq = scale · dscores · k ;  dk = scale · dscoresᵀ · q
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+                    scale, g, Int32(T), k, Int32(C3), 0, dq, Int32(C3))
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
+                    scale, g, Int32(T), q, Int32(C3), 0, dk, Int32(C3))
+    }
+}
+
+// MARK: - GELU (tanh approximation, GPT-2's gelu_new)
+
+private let geluScale: Float = 0.797_884_560_802_865_4  // √(2/π)
+
+/// out[n] = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+func geluForward(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, count: Int) {
+    parallelChunks(count, minPerThread: 1 << 14) { r in
+        for i in r {
+            let x = inp[i]
+            out[i] = 0.5 * x * (1 + fastTanh(geluScale * (x + 0.044715 * x * x * x)))
+        }
+    }
+}
+
+/// dinp[n] += gelu'(x)·dout[n]
+func geluBackward(_ dinp: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ dout: UnsafePointer<Float>, count: Int) {
+    parallelChunks(count, minPerThread: 1 << 14) { r in
+        for i in r {
+            let x = inp[i]
+            let th = fastTanh(geluScale * (x + 0.044715 * x * x * x))
+            let sech2 = 1 - th * th
+            let local = 0.5 * (1 + th) + x * 0.5 * sech2 * geluScale * (1 + 3 * 0.044715 * x * x)
+            dinp[i] += local * dout[i]
+        }
+    }
+}
+
+// MARK: - residual
+
+/// out = a + b
+func residualForward(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count { out[i] = a[i] + b[i] }
+}

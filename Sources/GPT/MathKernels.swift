@@ -1,0 +1,129 @@
+import COpenBLAS
+import Dispatch
+
+// Elementwise kernels the compiler can vectorize: no calls into libm in the hot loops.
+
+/// e^x for x in [-87, 88], relative error < 2e-7: x = n·ln2 + r with |r| ≤ ln2/2, e^r by its degree-6 series.
+@inline(__always) func fastExp(_ x: Float) -> Float {
+    let x = min(max(x, -87.0), 88.0)
+    let t = x * 1.442_695_04
+    let n = (t + 12_582_912.0) - 12_582_912.0          // round to nearest via 1.5·2^23
+    let r = (x - n * 0.693_145_75) - n * 1.428_606_8e-6  // ln2 split in two for precision
+    var p: Float = 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    return p * Float(bitPattern: UInt32(bitPattern: (Int32(n) + 127) << 23))
+}
+
+/// tanh(x) as a 13/6-degree rational function (the approximation Eigen uses for float), error ~1e-7.
+@inline(__always) func fastTanh(_ x: Float) -> Float {
+    let x = min(max(x, -7.905_311_107_635_498), 7.905_311_107_635_498)
+    let x2 = x * x
+    var p: Float = -2.760_768_477_423_55e-16
+    p = p * x2 + 2.000_187_904_824_77e-13
+    p = p * x2 - 8.604_671_522_137_35e-11
+    p = p * x2 + 5.122_297_090_371_14e-08
+    p = p * x2 + 1.485_722_357_179_79e-05
+    p = p * x2 + 6.372_619_288_754_36e-04
+    p = p * x2 + 4.893_524_558_917_86e-03
+    p = p * x
+    var q: Float = 1.198_258_394_667_02e-06
+    q = q * x2 + 1.185_347_056_866_54e-04
+    q = q * x2 + 2.268_434_632_439_00e-03
+    q = q * x2 + 4.893_525_185_543_85e-03
+    return p / q
+}
+
+/// Sum of n floats with 16 independent lanes (Swift does not reassociate float adds on its own).
+@inline(__always) func vsum(_ a: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD16<Float>()
+    var i = 0
+    let raw = UnsafeRawPointer(a)
+    while i + 16 <= n { acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self); i += 16 }
+    var s = acc.sum()
+    while i < n { s += a[i]; i += 1 }
+    return s
+}
+
+/// Dot product of n floats, 16 lanes.
+@inline(__always) func vdot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD16<Float>()
+    var i = 0
+    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+    while i + 16 <= n {
+        acc += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        i += 16
+    }
+    var s = acc.sum()
+    while i < n { s += a[i] * b[i]; i += 1 }
+    return s
+}
+
+/// Maximum of n ≥ 1 floats.
+@inline(__always) func vmax(_ a: UnsafePointer<Float>, _ n: Int) -> Float {
+    var m = a[0]
+    var i = 0
+    if n >= 16 {
+        var acc = UnsafeRawPointer(a).loadUnaligned(as: SIMD16<Float>.self)
+        i = 16
+        while i + 16 <= n { acc = pointwiseMax(acc, UnsafeRawPointer(a).loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)); i += 16 }
+        m = acc.max()
+    }
+    while i < n { m = max(m, a[i]); i += 1 }
+    return m
+}
+
+/// Runs body(chunk) for chunks of 0..<count on all cores when there is enough work to pay for it.
+/// The hot elementwise passes use it; each chunk is a contiguous range so threads never share cache lines.
+@inline(__always) func parallelChunks(_ count: Int, minPerThread: Int, _ body: (Range<Int>) -> Void) {
+    let threads = min(Kernels.threads, max(1, count / max(minPerThread, 1)))
+    if threads <= 1 { body(0..<count); return }
+    let per = (count + threads - 1) / threads
+    // The chunks touch disjoint ranges of the caller's buffers; the closure only lives for this call.
+    nonisolated(unsafe) let body = body
+    DispatchQueue.concurrentPerform(iterations: threads) { t in
+        let lo = t * per, hi = min(count, lo + per)
+        if lo < hi { body(lo..<hi) }
+    }
+}
+
+/// The engine's threading: every kernel, GEMMs included, is split across `threads` Dispatch workers, and
+/// OpenBLAS runs each call on the calling thread. OpenBLAS's own pool busy-waits for a while after every
+/// call, which on a 2-core machine steals a core from the elementwise passes between GEMMs.
+enum Kernels {
+    static let threads: Int = {
+        openblas_set_num_threads(1)
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }()
+}
+
+/// Row-major C[M,N] = alpha·op(A)·op(B) + beta·C, split by columns of C across the kernel threads.
+/// op(A) is [M,K], op(B) is [K,N]; lda/ldb/ldc are the row strides of the stored matrices.
+func gemm(transA: Bool = false, transB: Bool = false, M: Int, N: Int, K: Int, alpha: Float = 1,
+          _ A: UnsafePointer<Float>, lda: Int, _ B: UnsafePointer<Float>, ldb: Int,
+          beta: Float = 0, _ C: UnsafeMutablePointer<Float>, ldc: Int) {
+    let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
+    // Below ~4 MFLOP, or when a half would be too thin for the kernel's register blocking, one thread wins.
+    let threads = (2 * M * N * K < 4_000_000 || N < 128) ? 1 : Kernels.threads
+    if threads == 1 {
+        cblas_sgemm(CblasRowMajor, ta, tb, Int32(M), Int32(N), Int32(K), alpha, A, Int32(lda), B, Int32(ldb), beta, C, Int32(ldc))
+        return
+    }
+    let per = ((N + threads - 1) / threads + 15) / 16 * 16
+    nonisolated(unsafe) let (A, B, C) = (A, B, C)
+    DispatchQueue.concurrentPerform(iterations: threads) { t in
+        let lo = t * per, n = min(N, lo + per) - lo
+        guard n > 0 else { return }
+        // Column block [lo, lo+n) of C needs columns lo.. of op(B): an offset along B's rows when B is transposed.
+        let b = transB ? B + lo * ldb : B + lo
+        cblas_sgemm(CblasRowMajor, ta, tb, Int32(M), Int32(n), Int32(K), alpha, A, Int32(lda), b, Int32(ldb), beta, C + lo, Int32(ldc))
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,97 @@
+extension ExtractedText {
+    /// Renders what the parser kept: charsets decoded, HTML turned to text, whitespace folded,
+    /// alternatives chosen, header lines formatted, everything cut to `maxTextCharacters`.
+    init(parsed parser: MessageParser) {
+        let options = parser.options
+        var problems = parser.problems
+        let top = parser.topHeaders
+        let topType = top[.contentType].map(HeaderValue.init)
+        let charsetLabel = topType?.parameter("charset", problems: &problems)
+        // Raw 8-bit header bytes are most likely in the charset of the message's own text.
+        let topCharset = Charset(label: charsetLabel)
+
+        func text(of field: HeaderField) -> String? {
+            guard let raw = top[field] else { return nil }
+            return WhitespaceFolder.foldLine(EncodedWords.decode(raw, fallback: topCharset, problems: &problems))
+        }
+
+        var headerLines: [String] = []
+        for (_, option) in HeaderSelection.allCases where options.headers.contains(option) {
+            switch option {
+            case .from: headerLines.append("From: " + (text(of: .from) ?? ""))
+            case .to: headerLines.append("To: " + (text(of: .to) ?? ""))
+            case .cc: headerLines.append("Cc: " + (text(of: .cc) ?? ""))
+            case .replyTo: headerLines.append("Reply-To: " + (text(of: .replyTo) ?? ""))
+            case .date: headerLines.append("Date: " + (text(of: .date) ?? ""))
+            case .messageID: headerLines.append("Message-ID: " + (text(of: .messageID) ?? ""))
+            case .mailer: headerLines.append("X-Mailer: " + (text(of: .xMailer) ?? text(of: .userAgent) ?? ""))
+            case .contentType:
+                var value = topType?.token ?? ""
+                if let label = charsetLabel { value += "; charset=" + WhitespaceFolder.foldLine(label.lowercased()) }
+                headerLines.append("Content-Type: " + value)
+            case .receivedCount: headerLines.append("Received-Count: \(top.receivedCount)")
+            default: preconditionFailure("HeaderSelection.allCases lists an option with no header line")
+            }
+        }
+        let subject = text(of: .subject) ?? ""
+
+        let arena = parser.arena.bytes
+        let leafTexts = parser.tree.leaves.map { Self.render($0, arena: arena, problems: &problems) }
+        var body = parser.tree.body(leafTexts: leafTexts)
+
+        var head = headerLines + ["Subject: " + subject]
+        if !parser.attachmentNames.isEmpty {
+            head.append("Attachments: " + parser.attachmentNames.joined(separator: ", "))
+        }
+        let headText = head.joined(separator: "\n") + "\n\n"
+        let headScalars = headText.unicodeScalars.count
+
+        var truncated = parser.arena.overflowed || parser.structureTruncated
+        let room = max(0, options.maxTextCharacters - headScalars)
+        if ScalarCount.of(body) > room {
+            body.removeSubrange(ScalarCount.prefixLength(body, scalars: room)...)
+            while body.last == 0x20 || body.last == 0x0A { body.removeLast() }
+            truncated = true
+        }
+        let bodyText = String(decoding: body, as: UTF8.self)
+        var classificationText = headText + bodyText
+        if headScalars > options.maxTextCharacters {
+            classificationText = String(classificationText.unicodeScalars.prefix(options.maxTextCharacters))
+            truncated = true
+        }
+
+        self.init(
+            subject: subject,
+            headerLines: headerLines,
+            body: bodyText,
+            attachmentNames: parser.attachmentNames,
+            classificationText: classificationText,
+            truncated: truncated,
+            problems: problems.entries
+        )
+    }
+
+    /// One text part as folded UTF-8.
+    private static func render(_ leaf: TextTree.Leaf, arena: [UInt8], problems: inout ProblemLog) -> [UInt8] {
+        guard !leaf.bytes.isEmpty else { return [] }
+        return arena[leaf.bytes].withUnsafeBufferPointer { raw in
+            let isHTML = leaf.isHTML || looksLikeHTML(raw)
+            func fold(_ utf8: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+                guard isHTML else { return WhitespaceFolder.fold(utf8, keepsLines: true) }
+                return HTMLText.text(from: utf8).withUnsafeBufferPointer { WhitespaceFolder.fold($0, keepsLines: true) }
+            }
+            if let converted = TextDecoder.utf8(raw, charset: leaf.charset, problems: &problems) {
+                return converted.withUnsafeBufferPointer(fold)
+            }
+            return fold(raw)
+        }
+    }
+
+    /// Plain text that is an HTML document: senders that omit the Content-Type, or lie in it.
+    /// Reading it as HTML spares the model a screenful of markup.
+    private static func looksLikeHTML(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let start = bytes.firstIndex(where: { $0 > 0x20 }) else { return false }
+        let head = bytes[start..<min(bytes.count, start + 14)].map { $0 | 0x20 }
+        return ["<html", "<!doctype html", "<head", "<body"].contains { head.starts(with: $0.utf8) }
+    }
+}

@@ -1,0 +1,222 @@
+import Foundation
+import GPT
+
+/// Token sequences with labels (1 = spam, 0 = ham).
+public struct LabeledSequences: Sendable {
+    public var sequences: [[Int32]]
+    public var labels: [Int]
+    public init(sequences: [[Int32]], labels: [Int]) {
+        precondition(sequences.count == labels.count)
+        self.sequences = sequences; self.labels = labels
+    }
+    public var count: Int { sequences.count }
+    public var spamCount: Int { labels.reduce(0, +) }
+    public var isEmpty: Bool { sequences.isEmpty }
+}
+
+/// What a trainer reports while it works, for progress bars and logs.
+public enum TrainingEvent: Sendable {
+    /// Frozen-prefix features: `done` of `total` examples ready (cached or computed).
+    case features(done: Int, total: Int)
+    case step(epoch: Int, step: Int, totalSteps: Int, examplesPerSecond: Double, loss: Float)
+    /// The book's progress line, plus whether this is the best validation loss so far.
+    case evaluation(epoch: Int, step: Int, trainLoss: Double, validationLoss: Double, trainAccuracy: Double, validationAccuracy: Double, best: Bool)
+    case epochFinished(epoch: Int, seconds: Double)
+}
+
+public struct TrainingOutcome: Sendable {
+    public var train: Metrics
+    public var validation: Metrics
+    public var test: Metrics?
+    public var steps: Int
+    public var seconds: Double
+    public var examplesPerSecond: Double
+    public var bestValidationLoss: Double?
+    public var featureCacheHits: Int
+    public var featuresComputed: Int
+    public var maxTokens: Int
+}
+
+/// Finetunes a GPT-2 classifier: the chapter-6 loop (AdamW, periodic evaluation, best checkpoint) over
+/// cached frozen-prefix features. It trains `network.model`'s parameters in place.
+public final class Trainer {
+    public let network: ClassifierNetwork
+    public let settings: TrainingSettings
+    private let store: FeatureStore?
+    private let padToken: Int32
+    private let events: (TrainingEvent) -> Void
+    private var sequences: [[Int32]] = []   // every example of every split, prepared (truncated / padded)
+
+    /// - Parameters:
+    ///   - head: start from an existing classifier's head (the learning loop); nil = a fresh random head.
+    ///   - baseHash: SHA-256 of the base weights, keying the feature cache.
+    public init(model: GPTModel, settings: TrainingSettings, baseHash: String, padToken: Int32, head: [Float]? = nil,
+                cacheDirectory: URL? = nil, memoryBudget: Int = 4 << 30, events: @escaping (TrainingEvent) -> Void = { _ in }) {
+        self.settings = settings
+        self.padToken = padToken
+        self.events = events
+        network = ClassifierNetwork(model: model, scope: settings.scope, head: head, seed: settings.seed)
+        let frozen = settings.scope.firstTrainableBlock(layers: model.config.layers)
+        store = settings.scope == .all ? nil
+            : FeatureStore(baseHash: baseHash, frozenDepth: "\(frozen)/\(settings.scope)", directory: cacheDirectory, memoryBudget: memoryBudget)
+    }
+
+    /// The token count examples are cut (and, for `.last` pooling, padded) to.
+    public func effectiveMaxTokens(for train: LabeledSequences) -> Int {
+        let limit = network.model.config.maxPositions
+        return min(settings.maxTokens ?? train.sequences.map(\.count).max() ?? limit, limit)
+    }
+
+    private func prepare(_ s: [Int32], maxTokens: Int) -> [Int32] {
+        var t = Array(s.prefix(maxTokens))
+        if t.isEmpty { t = [padToken] }
+        if settings.pooling == .last && t.count < maxTokens { t += [Int32](repeating: padToken, count: maxTokens - t.count) }
+        return t
+    }
+
+    /// The book's downsampling (majority class cut to the minority's size) or nothing.
+    private func balanced(_ set: LabeledSequences, rng: inout SeededRandom) -> LabeledSequences {
+        guard settings.balance == .downsample else { return set }
+        let spam = set.labels.indices.filter { set.labels[$0] == 1 }, ham = set.labels.indices.filter { set.labels[$0] == 0 }
+        let (minority, majority) = spam.count <= ham.count ? (spam, ham) : (ham, spam)
+        let kept = (minority + majority.shuffled(using: &rng).prefix(minority.count)).sorted()
+        return LabeledSequences(sequences: kept.map { set.sequences[$0] }, labels: kept.map { set.labels[$0] })
+    }
+
+    public func train(_ trainSet: LabeledSequences, validation: LabeledSequences, test: LabeledSequences? = nil) throws -> TrainingOutcome {
+        precondition(!trainSet.isEmpty, "empty training set")
+        var rng = SeededRandom(seed: settings.seed)
+        let train = balanced(trainSet, rng: &rng)
+        let maxTokens = effectiveMaxTokens(for: train)
+        let splits = [train, validation, test ?? LabeledSequences(sequences: [], labels: [])]
+        sequences = splits.flatMap { $0.sequences.map { prepare($0, maxTokens: maxTokens) } }
+        let trainIdx = Array(0..<train.count), valIdx = Array(train.count..<(train.count + validation.count))
+        let testIdx = Array((train.count + validation.count)..<sequences.count)
+        let labels = splits.flatMap(\.labels)
+
+        if let store {
+            let C = network.model.config.channels
+            try store.prepare(sequences, featureCount: { settings.scope == .headOnly ? C : $0.count * C },
+                              batchSize: 8, compute: { try network.frozenFeatures($0) },
+                              progress: { events(.features(done: $0, total: $1)) })
+        }
+        let classWeights: [Float]
+        if settings.balance == .weight {
+            let spam = Float(train.spamCount), ham = Float(train.count - train.spamCount), n = Float(train.count)
+            classWeights = [ham > 0 ? n / (2 * ham) : 1, spam > 0 ? n / (2 * spam) : 1]
+        } else { classWeights = [1, 1] }
+
+        let optimizer = AdamW(settings.optimizer)
+        let model = network.model
+        if !network.gradients.isEmpty {
+            optimizer.addGroup(values: UnsafeMutableBufferPointer(rebasing: model.parameters[network.trainableOffset...]), gradients: network.gradients)
+        }
+        optimizer.addGroup(values: network.head, gradients: network.headGradients)
+
+        let stepsPerEpoch = (train.count + settings.batchSize - 1) / settings.batchSize
+        let totalSteps = stepsPerEpoch * settings.epochs
+        var best: (loss: Double, snapshot: [Float])?
+        var step = 0, examples = 0
+        let start = Date()
+        for epoch in 1...max(1, settings.epochs) {
+            let epochStart = Date()
+            let order = trainIdx.shuffled(using: &rng)
+            for b in stride(from: 0, to: order.count, by: settings.batchSize) {
+                let batch = Array(order[b..<min(b + settings.batchSize, order.count)])
+                let y = batch.map { labels[$0] }
+                network.zeroGradients()
+                let (loss, _) = try withInput(batch) { try network.forwardBackward($0, labels: y, weights: y.map { classWeights[$0] }) }
+                optimizer.update(learningRate: learningRate(step: step, total: totalSteps))
+                step += 1
+                examples += batch.count
+                events(.step(epoch: epoch, step: step, totalSteps: totalSteps,
+                             examplesPerSecond: Double(examples) / Date().timeIntervalSince(start), loss: loss))
+                if step % settings.evalEvery == 0 {
+                    try evaluateProgress(epoch: epoch, step: step, train: trainIdx, validation: valIdx, labels: labels, best: &best)
+                }
+            }
+            if step % settings.evalEvery != 0 {
+                try evaluateProgress(epoch: epoch, step: step, train: trainIdx, validation: valIdx, labels: labels, best: &best)
+            }
+            events(.epochFinished(epoch: epoch, seconds: Date().timeIntervalSince(epochStart)))
+        }
+        let seconds = Date().timeIntervalSince(start)
+        if settings.keepBest, let best { restore(best.snapshot) }
+        func metrics(_ idx: [Int]) throws -> Metrics {
+            let (p, loss) = try predict(idx, labels: labels)
+            return Metrics(probabilities: p, labels: idx.map { labels[$0] }, loss: loss)
+        }
+        return TrainingOutcome(train: try metrics(trainIdx), validation: try metrics(valIdx),
+                               test: testIdx.isEmpty ? nil : try metrics(testIdx),
+                               steps: step, seconds: seconds, examplesPerSecond: Double(examples) / seconds,
+                               bestValidationLoss: settings.keepBest ? best?.loss : nil,
+                               featureCacheHits: store?.hits ?? 0, featuresComputed: store?.computed ?? 0, maxTokens: maxTokens)
+    }
+
+    private func learningRate(step: Int, total: Int) -> Float {
+        let peak = settings.optimizer.learningRate
+        switch settings.schedule {
+        case .constant: return peak
+        case .cosine:
+            let warmup = max(1, total / 10)
+            if step < warmup { return peak * Float(step + 1) / Float(warmup) }
+            let progress = Double(step - warmup) / Double(max(1, total - warmup))
+            return peak * Float(0.1 + 0.9 * 0.5 * (1 + cos(.pi * progress)))
+        }
+    }
+
+    /// The progress line: losses and accuracies on the first `evalBatches` batches of train and validation
+    /// (the book's estimate), and the full validation loss for choosing the best checkpoint.
+    private func evaluateProgress(epoch: Int, step: Int, train: [Int], validation: [Int], labels: [Int],
+                                  best: inout (loss: Double, snapshot: [Float])?) throws {
+        let n = settings.evalBatches * settings.batchSize
+        let (trainP, trainLoss) = try predict(Array(train.prefix(n)), labels: labels)
+        let (valP, fullValLoss) = try predict(validation, labels: labels)
+        let valSample = Array(validation.prefix(n))
+        let valLoss = validation.isEmpty ? .nan : crossEntropy(Array(valP.prefix(n)), valSample.map { labels[$0] })
+        func accuracy(_ p: [Float], _ idx: [Int]) -> Double {
+            idx.isEmpty ? .nan : Double(zip(p, idx).filter { ($0.0 >= 0.5 ? 1 : 0) == labels[$0.1] }.count) / Double(idx.count)
+        }
+        var isBest = false
+        if settings.keepBest, !validation.isEmpty, best == nil || fullValLoss < best!.loss {
+            best = (fullValLoss, snapshot())
+            isBest = true
+        }
+        events(.evaluation(epoch: epoch, step: step, trainLoss: trainLoss, validationLoss: valLoss,
+                           trainAccuracy: accuracy(trainP, Array(train.prefix(n))),
+                           validationAccuracy: accuracy(Array(valP.prefix(n)), valSample), best: isBest))
+    }
+
+    private func crossEntropy(_ p: [Float], _ y: [Int]) -> Double {
+        guard !p.isEmpty else { return .nan }
+        return zip(p, y).map { -log(Double(max($1 == 1 ? $0 : 1 - $0, 1e-30))) }.reduce(0, +) / Double(p.count)
+    }
+
+    /// Spam probabilities and mean cross-entropy over the examples `idx`.
+    private func predict(_ idx: [Int], labels: [Int]) throws -> ([Float], Double) {
+        var out: [Float] = []
+        out.reserveCapacity(idx.count)
+        for b in stride(from: 0, to: idx.count, by: 16) {
+            let batch = Array(idx[b..<min(b + 16, idx.count)])
+            out += try withInput(batch) { try network.probabilities($0) }.map { $0[1] }
+        }
+        return (out, crossEntropy(out, idx.map { labels[$0] }))
+    }
+
+    private func withInput<R>(_ batch: [Int], _ body: (ClassifierInput) throws -> R) throws -> R {
+        guard let store else { return try body(.tokens(batch.map { sequences[$0] })) }
+        return try store.withFeatures(batch) { ptrs in
+            settings.scope == .headOnly ? try body(.pooled(ptrs)) : try body(.residuals(ptrs, lengths: batch.map { sequences[$0].count }))
+        }
+    }
+
+    private func snapshot() -> [Float] { Array(network.model.parameters[network.trainableOffset...]) + network.headValues }
+
+    private func restore(_ s: [Float]) {
+        let bodyCount = network.model.parameters.count - network.trainableOffset
+        s.withUnsafeBufferPointer { src in
+            (network.model.parameters.baseAddress! + network.trainableOffset).update(from: src.baseAddress!, count: bodyCount)
+            network.head.baseAddress!.update(from: src.baseAddress! + bodyCount, count: network.head.count)
+        }
+    }
+}

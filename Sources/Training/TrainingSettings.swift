@@ -1,0 +1,65 @@
+import GPT
+
+/// Which position's hidden state feeds the head.
+public enum Pooling: String, Sendable, Codable, CaseIterable {
+    /// The book's: sequences padded to a common length with <|endoftext|>, the last position (often padding).
+    case last
+    /// The last real token: no padding at all (causal attention makes padding after it irrelevant anyway).
+    case lastReal = "lastreal"
+}
+
+/// How class imbalance is handled in the training set.
+public enum Balance: String, Sendable, Codable, CaseIterable {
+    case none
+    /// The book's: drop random ham until there are as many ham as spam.
+    case downsample
+    /// Keep everything; weight each class's loss by N / (2·N_class).
+    case weight
+}
+
+/// Learning-rate schedule over the whole run.
+public enum Schedule: String, Sendable, Codable, CaseIterable {
+    case constant
+    /// Linear warm-up over the first 10% of steps, then cosine decay to 10% of the peak.
+    case cosine
+}
+
+/// Everything that shapes a finetune. The defaults are the best measured settings (see README);
+/// `Recipe.book` gives the chapter-6 ones.
+public struct TrainingSettings: Sendable, Codable, Hashable {
+    public var epochs = 3
+    public var batchSize = 8
+    public var optimizer = AdamW.Hyperparameters()
+    public var scope: TrainableScope = .lastBlocks(2)
+    public var pooling: Pooling = .lastReal
+    /// Tokens per example; nil = the longest training example, capped by the model's positions (the book's choice).
+    public var maxTokens: Int? = 256
+    public var balance: Balance = .none
+    public var schedule: Schedule = .constant
+    public var seed: UInt64 = 123
+    /// Evaluate (and print the progress line) every this many optimizer steps.
+    public var evalEvery = 50
+    /// Batches of train/val used for the loss estimates in the progress line (the book's eval_iter).
+    public var evalBatches = 5
+    /// Keep the parameters with the lowest validation loss seen at any evaluation.
+    public var keepBest = true
+
+    public init() {}
+
+    /// The settings of chapter 6 of *Build a Large Language Model (From Scratch)*.
+    public static var book: TrainingSettings {
+        var s = TrainingSettings()
+        s.epochs = 5
+        s.batchSize = 8
+        s.optimizer.learningRate = 5e-5
+        s.optimizer.weightDecay = 0.1
+        s.scope = .lastBlocks(1)
+        s.pooling = .last
+        s.maxTokens = nil
+        s.balance = .downsample
+        s.evalEvery = 50
+        s.evalBatches = 5
+        s.keepBest = false
+        return s
+    }
+}

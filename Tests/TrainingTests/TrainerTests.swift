@@ -1,0 +1,113 @@
+import Foundation
+import GPT
+import Testing
+@testable import Training
+
+/// A corpus a tiny model can learn: random tokens, with a marker token sprinkled into spam (7) or ham (8).
+func markerCorpus(count: Int, seed: UInt64, markers: Int = 2) -> LabeledSequences {
+    var rng = SeededRandom(seed: seed)
+    var seqs: [[Int32]] = [], labels: [Int] = []
+    for i in 0..<count {
+        let spam = i % 3 == 0   // imbalanced, like mail
+        let length = 4 + Int(rng.next() % 10)
+        var s = (0..<length).map { _ in Int32(10 + rng.next() % 50) }
+        for _ in 0..<markers { s[Int(rng.next() % UInt64(length))] = spam ? 7 : 8 }
+        seqs.append(s); labels.append(spam ? 1 : 0)
+    }
+    return LabeledSequences(sequences: seqs, labels: labels)
+}
+
+let tiny = GPTConfig(vocabSize: 64, maxPositions: 16, channels: 32, layers: 2, heads: 2)
+
+@Suite struct TrainerTests {
+    func settings(_ scope: TrainableScope) -> TrainingSettings {
+        var s = TrainingSettings()
+        s.scope = scope
+        s.epochs = 15
+        s.batchSize = 8
+        s.optimizer.learningRate = 3e-3
+        s.optimizer.weightDecay = 0.01
+        s.maxTokens = nil
+        s.evalEvery = 10
+        return s
+    }
+
+    @Test(arguments: [TrainableScope.lastBlocks(1), .all])
+    func tinyModelLearnsTinyCorpus(scope: TrainableScope) throws {
+        var s = settings(scope)
+        s.keepBest = false
+        var trainLosses: [Double] = []
+        let trainer = Trainer(model: GPTModel(config: tiny, seed: 5), settings: s, baseHash: "test", padToken: 63) { event in
+            if case .evaluation(_, _, let trainLoss, _, _, _, _) = event { trainLosses.append(trainLoss) }
+        }
+        let outcome = try trainer.train(markerCorpus(count: 120, seed: 1), validation: markerCorpus(count: 30, seed: 2),
+                                        test: markerCorpus(count: 60, seed: 3))
+        #expect(trainLosses.count >= 15, "at least one evaluation per epoch")
+        #expect(trainLosses.last! < trainLosses.first! / 10, "train loss must fall: \(trainLosses)")
+        #expect(outcome.train.accuracy == 1)
+        #expect(outcome.test!.accuracy >= 0.9, "\(outcome.test!.summary)")
+    }
+
+    @Test func bestCheckpointIsTheOneRestored() throws {
+        var bestLoss = Double.infinity
+        let trainer = Trainer(model: GPTModel(config: tiny, seed: 5), settings: settings(.lastBlocks(1)), baseHash: "test", padToken: 63) { _ in }
+        let outcome = try trainer.train(markerCorpus(count: 120, seed: 1), validation: markerCorpus(count: 30, seed: 2))
+        bestLoss = outcome.bestValidationLoss!
+        // The restored parameters reproduce the best full-validation loss seen during training.
+        #expect(abs(outcome.validation.loss! - bestLoss) < 1e-6)
+    }
+
+    @Test func headOnlyAndBookPoolingTrainToo() throws {
+        var s = settings(.headOnly)
+        s.pooling = .last
+        s.balance = .downsample
+        s.epochs = 30
+        s.optimizer.learningRate = 3e-2
+        let trainer = Trainer(model: GPTModel(config: tiny, seed: 6), settings: s, baseHash: "test", padToken: 63)
+        let outcome = try trainer.train(markerCorpus(count: 150, seed: 4, markers: 6), validation: markerCorpus(count: 30, seed: 5, markers: 6))
+        #expect(outcome.validation.accuracy >= 0.9, "\(outcome.validation.summary)")
+        // Downsampling: as many ham as spam in what was trained on (50 spam of 150).
+        #expect(outcome.train.count == 100)
+    }
+
+    @Test func featureCacheIsReusedAcrossRuns() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sg-cache-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var s = settings(.lastBlocks(1))
+        s.epochs = 1
+        let data = markerCorpus(count: 40, seed: 7), val = markerCorpus(count: 10, seed: 8)
+        let first = try Trainer(model: GPTModel(config: tiny, seed: 5), settings: s, baseHash: "h1", padToken: 63, cacheDirectory: dir).train(data, validation: val)
+        #expect(first.featureCacheHits == 0 && first.featuresComputed == 50)
+        let second = try Trainer(model: GPTModel(config: tiny, seed: 5), settings: s, baseHash: "h1", padToken: 63, cacheDirectory: dir).train(data, validation: val)
+        #expect(second.featureCacheHits == 50 && second.featuresComputed == 0)
+        #expect(second.validation == first.validation, "same seed, same cached features: same result")
+        // Another base model must not reuse them.
+        let other = try Trainer(model: GPTModel(config: tiny, seed: 5), settings: s, baseHash: "h2", padToken: 63, cacheDirectory: dir).train(data, validation: val)
+        #expect(other.featureCacheHits == 0)
+    }
+
+    @Test func spilledFeaturesGiveTheSameTraining() throws {
+        var s = settings(.lastBlocks(1))
+        s.epochs = 2
+        let data = markerCorpus(count: 40, seed: 9), val = markerCorpus(count: 10, seed: 10)
+        let inMemory = try Trainer(model: GPTModel(config: tiny, seed: 5), settings: s, baseHash: "h", padToken: 63).train(data, validation: val)
+        let spilled = try Trainer(model: GPTModel(config: tiny, seed: 5), settings: s, baseHash: "h", padToken: 63, memoryBudget: 4096).train(data, validation: val)
+        #expect(spilled.validation == inMemory.validation)
+        #expect(spilled.train == inMemory.train)
+    }
+}
+
+@Suite struct MetricsTests {
+    @Test func confusionRatesAndAUC() {
+        let m = Metrics(probabilities: [0.9, 0.8, 0.3, 0.6, 0.1, 0.2], labels: [1, 1, 1, 0, 0, 0])
+        #expect((m.tp, m.fp, m.tn, m.fn) == (2, 1, 2, 1))
+        #expect(abs(m.accuracy - 4.0 / 6) < 1e-12)
+        #expect(abs(m.precision - 2.0 / 3) < 1e-12 && abs(m.recall - 2.0 / 3) < 1e-12)
+        #expect(abs(m.fpr - 1.0 / 3) < 1e-12)
+        // Pairs (spam, ham) ranked right: 0.9 beats all 3; 0.8 beats all 3; 0.3 beats 0.1 and 0.2 → 8 of 9.
+        #expect(abs(m.auc - 8.0 / 9) < 1e-12)
+        #expect(Metrics(probabilities: [0.5, 0.5], labels: [1, 0]).auc == 0.5)
+        let json = try! JSONSerialization.jsonObject(with: JSONEncoder().encode(m)) as! [String: Any]
+        #expect(Set(json.keys).isSuperset(of: ["accuracy", "precision", "recall", "f1", "fpr", "auc", "tp", "fp", "tn", "fn"]))
+    }
+}
