@@ -13,7 +13,9 @@ next to the package). Writes:
   small-hf/vocab.json, small-hf/merges.txt  a small BPE vocabulary learned here from generated text,
   small-tiktoken/small.tiktoken             in both file formats (ids equal ranks, as in GPT-2)
   cases.json                                texts, and invalid UTF-8 byte strings, with the ids
-                                            tiktoken gives them with the small and the real GPT-2 ranks
+                                            tiktoken gives them with the small and the real GPT-2 ranks,
+                                            and for texts up to 300 bytes the pieces its pattern splits
+                                            them into
   unicode-classes.txt                       for every code point, the class tiktoken's pattern puts it
                                             in: L (\\p{L}), N (\\p{N}), S (\\s) or O (anything else)
 
@@ -147,6 +149,18 @@ def write_small_vocabulary(merges):
                              special_tokens={END_OF_TEXT: end_of_text})
 
 
+def pieces(text: str) -> list[str]:
+    """The pieces tiktoken's pattern splits `text` into. With every substring of the text a token, each
+    piece is encoded whole, as one token, so the tokens are the pieces."""
+    data = text.encode()
+    substrings = {data[i:j] for i in range(len(data)) for j in range(i + 1, len(data) + 1)}
+    ranks = {bytes([b]): b for b in range(256)}
+    for substring in sorted(substrings, key=lambda s: (len(s), s)):
+        ranks.setdefault(substring, len(ranks))
+    encoding = tiktoken.Encoding(name="pieces", pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens={})
+    return [encoding.decode_single_token_bytes(token).decode() for token in encoding.encode_ordinary(text)]
+
+
 def gpt2_encoding(directory: Path):
     ranks = {}
     for line in (directory / "gpt2.tiktoken").read_bytes().splitlines():
@@ -208,7 +222,7 @@ TRICKY_TEXTS = [
     "Title case ǅ modifier ʰ letters",
     "replacement \ufffd character",
     "private use \ue000 and noncharacters \uffff \U0010ffff",
-    "Unicode 17 Sidetic \U00010940\U00010941 is not a letter for tiktoken yet",
+    "Unicode 17 Sidetic\U00010940\U00010941x: not letters for tiktoken yet",
     "<|endoftext|> is plain text here",
     "From: \"Alice\" <alice@example.com>\r\nSubject: =?UTF-8?B?SGVsbG8gV29ybGQ=?=\r\n\r\n",
     "Content-Transfer-Encoding: base64\r\n\r\nSGVsbG8sIHdvcmxkISBUaGlzIGlzIGEgdGVzdCBtZXNzYWdlLg==\r\n",
@@ -323,7 +337,8 @@ def main():
     # tiktoken takes text only: invalid UTF-8 is encoded as Python decodes it, each maximal invalid
     # subsequence becoming one U+FFFD (the Unicode-recommended practice, which Swift follows too).
     cases = {
-        "texts": [{"text": t, "small": small.encode_ordinary(t), "gpt2": gpt2.encode_ordinary(t)} for t in texts],
+        "texts": [{"text": t, "small": small.encode_ordinary(t), "gpt2": gpt2.encode_ordinary(t)}
+                  | ({"pieces": pieces(t)} if len(t.encode()) <= 300 else {}) for t in texts],
         "invalidUTF8": [{"hex": b.hex(),
                          "small": small.encode_ordinary(b.decode("utf-8", "replace")),
                          "gpt2": gpt2.encode_ordinary(b.decode("utf-8", "replace"))} for b in invalid],

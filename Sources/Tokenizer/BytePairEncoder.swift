@@ -4,28 +4,39 @@
 struct BytePairEncoder: Sendable {
     let idOfByte: [Int32]
     let merges: MergeTable
+    /// The merge of every two bytes, indexed by first << 8 | second: BPE looks up every adjacent pair of
+    /// bytes first, and this small table stays in the CPU caches where `merges` would not.
+    private let byteMerges: [Merge]
 
-    /// Up to this length a linear scan for the best pair beats keeping a heap (words are short);
-    /// beyond it the heap keeps long runs (padding, base64 without breaks) from costing O(n²).
-    static let longPieceLength = 64
+    init(idOfByte: [Int32], merges: MergeTable) {
+        self.idOfByte = idOfByte
+        self.merges = merges
+        byteMerges = (0..<65536).map { merges.merge(idOfByte[$0 >> 8], idOfByte[$0 & 0xFF]) }
+    }
 
-    func encode(_ piece: UnsafeBufferPointer<UInt8>, into ids: inout [Int32]) {
+    /// Up to this length a linear scan for the best pair beats keeping a heap (on random letters they
+    /// break even near 200 bytes); beyond it the heap keeps long runs, e.g. base64 without line breaks,
+    /// from costing O(n²).
+    static let longPieceLength = 192
+
+    /// Calls `body` with the ids of `piece`, at least two bytes long.
+    func encode(_ piece: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<Int32>) -> Void) {
         if piece.count <= Self.longPieceLength {
-            encodeByScanning(piece, into: &ids)
+            encodeByScanning(piece, body)
         } else {
-            encodeWithHeap(piece, into: &ids)
+            encodeWithHeap(piece).withUnsafeBufferPointer(body)
         }
     }
 
     /// O(n²): parts and the merges of adjacent parts live in two arrays that shrink by one per merge.
-    func encodeByScanning(_ piece: UnsafeBufferPointer<UInt8>, into ids: inout [Int32]) {
+    func encodeByScanning(_ piece: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<Int32>) -> Void) {
         withUnsafeTemporaryAllocation(of: Int32.self, capacity: piece.count) { partsBuffer in
             withUnsafeTemporaryAllocation(of: Merge.self, capacity: piece.count) { pairsBuffer in
                 // pairs[i] merges parts[i] and parts[i + 1].
                 let parts = partsBuffer.baseAddress!, pairs = pairsBuffer.baseAddress!
                 var count = piece.count
                 for index in 0..<count { parts[index] = idOfByte[Int(piece[index])] }
-                for index in 0..<count - 1 { pairs[index] = merges.merge(parts[index], parts[index + 1]) }
+                for index in 0..<count - 1 { pairs[index] = byteMerges[Int(piece[index]) << 8 | Int(piece[index + 1])] }
                 while count > 1 {
                     var best = Merge.none
                     var at = 0
@@ -43,7 +54,7 @@ struct BytePairEncoder: Sendable {
                     if at + 1 < count { pairs[at] = merges.merge(parts[at], parts[at + 1]) }
                     if at > 0 { pairs[at - 1] = merges.merge(parts[at - 1], parts[at]) }
                 }
-                ids.append(contentsOf: UnsafeBufferPointer(start: parts, count: count))
+                body(UnsafeBufferPointer(start: parts, count: count))
             }
         }
     }
@@ -52,7 +63,7 @@ struct BytePairEncoder: Sendable {
     /// merges keyed by (rank, offset), which is tiktoken's order. An entry is stale once either of its
     /// parts has been merged; that is detected when it surfaces, as the pair at its offset then merges
     /// into a different token (a longer one, so of another rank) or not at all.
-    func encodeWithHeap(_ piece: UnsafeBufferPointer<UInt8>, into ids: inout [Int32]) {
+    func encodeWithHeap(_ piece: UnsafeBufferPointer<UInt8>) -> [Int32] {
         let count = piece.count
         var parts = piece.map { idOfByte[Int($0)] }  // indexed by offset; valid where a part starts
         var next = Array(1...count)  // offset of the following part; `count` at the end
@@ -63,7 +74,10 @@ struct BytePairEncoder: Sendable {
             let merge = merges.merge(parts[offset], parts[next[offset]])
             if merge != .none { heap.push(rank: merge.rank, offset: offset) }
         }
-        for offset in 0..<count - 1 { pushCandidate(at: offset) }
+        for offset in 0..<count - 1 {
+            let merge = byteMerges[Int(piece[offset]) << 8 | Int(piece[offset + 1])]
+            if merge != .none { heap.push(rank: merge.rank, offset: offset) }
+        }
 
         while let (rank, offset) = heap.popMin() {
             guard next[offset] < count else { continue }  // stale: its right part was merged into the left one
@@ -78,11 +92,13 @@ struct BytePairEncoder: Sendable {
             pushCandidate(at: offset)
         }
 
+        var ids: [Int32] = []
         var offset = 0
         while offset < count {
             ids.append(parts[offset])
             offset = next[offset]
         }
+        return ids
     }
 }
 

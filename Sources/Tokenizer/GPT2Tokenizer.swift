@@ -9,15 +9,13 @@ public final class GPT2Tokenizer: Sendable {
     private let tokenOfPiece: TokenTable
     let bytePairEncoder: BytePairEncoder
     private let cache: PieceCache
-    /// The bytes of id `i` are `tokenBytes[tokenStarts[i]..<tokenStarts[i + 1]]`.
-    private let tokenBytes: [UInt8]
-    private let tokenStarts: [Int]
+    private let tokenBytes: TokenBytes
 
     /// The id of "<|endoftext|>": 50256 for GPT-2.
     public let endOfText: Int32
 
     /// The number of ids, the special token included: 50257 for GPT-2.
-    public var vocabularySize: Int { tokenStarts.count - 1 }
+    public var vocabularySize: Int { tokenBytes.count }
 
     /// A model directory: vocab.json + merges.txt (Hugging Face), else a *.tiktoken file in it.
     public static func load(directory: URL) throws -> GPT2Tokenizer {
@@ -50,36 +48,28 @@ public final class GPT2Tokenizer: Sendable {
     }
 
     init(_ vocabulary: Vocabulary, cache: PieceCache = PieceCache()) {
-        let mergeable = zip(vocabulary.tokens, vocabulary.ranks).enumerated().compactMap { id, token in
-            token.1 == nil ? nil : (bytes: token.0, id: Int32(id))
-        }
-        let tokenOfPiece = TokenTable(mergeable)
-        let idOfByte = (0...255).map { (byte: UInt8) in
-            [byte].withUnsafeBufferPointer { tokenOfPiece.id(of: $0, hash: hashBytes($0))! }  // Vocabulary checked
-        }
+        let tokenBytes = TokenBytes(vocabulary.tokens)
+        let mergeable = vocabulary.ranks.indices.filter { vocabulary.ranks[$0] != nil }.map(Int32.init)
+        let tokenOfPiece = TokenTable(ids: mergeable, of: tokenBytes)
+        func id(of bytes: UnsafeBufferPointer<UInt8>) -> Int32? { tokenOfPiece.id(of: bytes, key: PieceKey(bytes)) }
+
+        let idOfByte = (0...255).map { (byte: UInt8) in [byte].withUnsafeBufferPointer { id(of: $0)! } }  // Vocabulary checked
         // Every way to split a token into two tokens is a pair BPE merges into it.
         var pairs: [(left: Int32, right: Int32, merge: Merge)] = []
-        for (bytes, id) in mergeable where bytes.count > 1 {
-            let merge = Merge(rank: vocabulary.ranks[Int(id)]!, id: id)
-            bytes.withUnsafeBufferPointer { bytes in
-                for split in 1..<bytes.count {
-                    let left = UnsafeBufferPointer(rebasing: bytes[..<split])
-                    let right = UnsafeBufferPointer(rebasing: bytes[split...])
-                    if let leftID = tokenOfPiece.id(of: left, hash: hashBytes(left)),
-                       let rightID = tokenOfPiece.id(of: right, hash: hashBytes(right)) {
-                        pairs.append((leftID, rightID, merge))
+        for merged in mergeable {
+            let merge = Merge(rank: vocabulary.ranks[Int(merged)]!, id: merged)
+            vocabulary.tokens[Int(merged)].withUnsafeBufferPointer { bytes in
+                for split in 1..<max(bytes.count, 1) {
+                    if let left = id(of: UnsafeBufferPointer(rebasing: bytes[..<split])),
+                       let right = id(of: UnsafeBufferPointer(rebasing: bytes[split...])) {
+                        pairs.append((left, right, merge))
                     }
                 }
             }
         }
         self.tokenOfPiece = tokenOfPiece
+        self.tokenBytes = tokenBytes
         bytePairEncoder = BytePairEncoder(idOfByte: idOfByte, merges: MergeTable(pairs))
-        tokenBytes = vocabulary.tokens.flatMap { $0 }
-        var start = 0
-        tokenStarts = [0] + vocabulary.tokens.map { token in
-            start += token.count
-            return start
-        }
         endOfText = vocabulary.endOfText
         self.cache = cache
     }
@@ -104,14 +94,14 @@ public final class GPT2Tokenizer: Sendable {
     public func decode(_ ids: [Int32]) -> [UInt8] {
         var bytes: [UInt8] = []
         for id in ids where (0..<Int32(vocabularySize)).contains(id) {
-            bytes += tokenBytes[tokenStarts[Int(id)]..<tokenStarts[Int(id) + 1]]
+            bytes += tokenBytes[id]
         }
         return bytes
     }
 
     private func encode(utf8: UnsafeBufferPointer<UInt8>, maxTokens: Int) -> [Int32] {
         var ids: [Int32] = []
-        ids.reserveCapacity(min(maxTokens, utf8.count / 4 + 16))
+        ids.reserveCapacity(min(maxTokens, utf8.count / 2 + 16))  // mail averages 2.4 bytes a token
         var scanner = PieceScanner(utf8)
         while ids.count < maxTokens, let piece = scanner.next() {
             appendIDs(of: UnsafeBufferPointer(rebasing: utf8[piece]), to: &ids)
@@ -125,13 +115,14 @@ public final class GPT2Tokenizer: Sendable {
             ids.append(bytePairEncoder.idOfByte[Int(piece[0])])
             return
         }
-        let hash = hashBytes(piece)
-        if let id = tokenOfPiece.id(of: piece, hash: hash) {
+        let key = PieceKey(piece)
+        if let id = tokenOfPiece.id(of: piece, key: key) {
             ids.append(id)
-        } else if !cache.appendIDs(of: piece, hash: hash, to: &ids) {
-            let start = ids.count
-            bytePairEncoder.encode(piece, into: &ids)
-            ids.withUnsafeBufferPointer { cache.insert(piece, hash: hash, ids: UnsafeBufferPointer(rebasing: $0[start...])) }
+        } else if !cache.appendIDs(of: piece, hash: key.hash, to: &ids) {
+            bytePairEncoder.encode(piece) { merged in
+                ids.append(contentsOf: merged)
+                cache.insert(piece, hash: key.hash, ids: merged)
+            }
         }
     }
 }

@@ -1,68 +1,138 @@
-import Foundation  // memcmp
+/// What the tables look a piece up by: its first eight bytes, zero-padded, and a 64-bit hash of it all.
+///
+/// The hash is fast and unkeyed. The tables using it are fixed at load time or fixed-size (`PieceCache`),
+/// so mail crafted to collide cannot make lookups degrade.
+struct PieceKey {
+    let head: UInt64
+    let hash: UInt64
 
-/// A fast, unkeyed 64-bit hash of a short byte string. The tables that use it are either fixed at load
-/// time or fixed-size (`PieceCache`), so crafted collisions in mail cannot make lookups degrade.
+    @inline(__always)
+    init(_ piece: UnsafeBufferPointer<UInt8>) {
+        let count = piece.count
+        guard let raw = UnsafeRawPointer(piece.baseAddress), count > 0 else {
+            head = 0
+            hash = mix(0)
+            return
+        }
+        // Overlapping loads, never reading outside the piece.
+        switch count {
+        case 1...3:
+            head = UInt64(raw.load(as: UInt8.self)) | UInt64(raw.load(fromByteOffset: count >> 1, as: UInt8.self)) << (8 * UInt64(count >> 1))
+                | UInt64(raw.load(fromByteOffset: count - 1, as: UInt8.self)) << (8 * UInt64(count - 1))
+        case 4...8:
+            head = UInt64(raw.loadUnaligned(as: UInt32.self))
+                | (UInt64(raw.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)) >> (8 * UInt64(8 - count))) << 32
+        default:
+            head = raw.loadUnaligned(as: UInt64.self)
+        }
+        var hash = mix(head ^ UInt64(truncatingIfNeeded: count) << 59)
+        if count > 8 {
+            var offset = 8
+            while offset + 8 < count {
+                hash = mix(hash ^ raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+                offset += 8
+            }
+            hash = mix(hash ^ raw.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self))
+        }
+        self.hash = hash
+    }
+}
+
+/// Folded 64×64→128-bit multiply: every input bit reaches the high and low halves.
 @inline(__always)
-func hashBytes(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
-    let multiplier: UInt64 = 0x9E37_79B9_7F4A_7C15
-    let raw = UnsafeRawBufferPointer(bytes)
-    var hash = UInt64(truncatingIfNeeded: raw.count) &* multiplier
-    var offset = 0
-    while offset + 8 <= raw.count {
-        hash = (hash ^ raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* multiplier
-        hash ^= hash >> 32
-        offset += 8
+private func mix(_ value: UInt64) -> UInt64 {
+    let product = (value ^ 0x2D35_8DCC_AA6C_78A5).multipliedFullWidth(by: 0x8BB8_4B93_962E_ACC9)
+    return product.high ^ product.low
+}
+
+/// Whether `count` bytes at `a` and `b` are equal: `memcmp` without the call, for short strings.
+@inline(__always)
+func bytesEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int) -> Bool {
+    switch count {
+    case 0:
+        return true
+    case 1...3:
+        return a.load(as: UInt8.self) == b.load(as: UInt8.self)
+            && a.load(fromByteOffset: count >> 1, as: UInt8.self) == b.load(fromByteOffset: count >> 1, as: UInt8.self)
+            && a.load(fromByteOffset: count - 1, as: UInt8.self) == b.load(fromByteOffset: count - 1, as: UInt8.self)
+    case 4...8:
+        return a.loadUnaligned(as: UInt32.self) == b.loadUnaligned(as: UInt32.self)
+            && a.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self) == b.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
+    default:
+        var offset = 0
+        while offset + 8 < count {
+            guard a.loadUnaligned(fromByteOffset: offset, as: UInt64.self) == b.loadUnaligned(fromByteOffset: offset, as: UInt64.self) else { return false }
+            offset += 8
+        }
+        return a.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self) == b.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
     }
-    if offset < raw.count {
-        var tail: UInt64 = 0
-        for index in offset..<raw.count { tail = tail << 8 | UInt64(raw[index]) }
-        hash = (hash ^ tail) &* multiplier
+}
+
+/// The bytes of every id, end to end.
+struct TokenBytes: Sendable {
+    private let bytes: [UInt8]
+    private let starts: [Int]  // id i is bytes[starts[i]..<starts[i + 1]]
+
+    init(_ tokens: [[UInt8]]) {
+        bytes = tokens.flatMap { $0 }
+        var start = 0
+        starts = [0] + tokens.map { token in
+            start += token.count
+            return start
+        }
     }
-    hash ^= hash >> 29
-    hash &*= 0xBF58_476D_1CE4_E5B9
-    return hash ^ (hash >> 32)
+
+    var count: Int { starts.count - 1 }
+
+    subscript(id: Int32) -> ArraySlice<UInt8> { bytes[starts[Int(id)]..<starts[Int(id) + 1]] }
+
+    /// Whether the bytes of `id` from `offset` on are the `count` bytes at `other`.
+    @inline(__always)
+    func equal(_ id: Int32, from offset: Int, to other: UnsafeRawPointer, count: Int) -> Bool {
+        bytes.withUnsafeBufferPointer { bytesEqual($0.baseAddress! + starts[Int(id)] + offset, other, count: count) }
+    }
 }
 
 /// An immutable open-addressing map from byte strings to token ids.
+///
+/// A slot holds the first eight bytes of its token, which is all of most tokens, so that a lookup
+/// usually touches one slot and nothing else: with some 50,000 tokens the table outgrows the L2 cache,
+/// and this lookup happens for nearly every word of the text.
 struct TokenTable: Sendable {
     private struct Slot {
-        var hash: UInt64
-        var start: UInt32
-        var length: UInt32
+        var head: UInt64
         var id: Int32  // -1: empty
+        var length: UInt32
     }
 
     private let slots: [Slot]
-    private let bytes: [UInt8]
     private let mask: Int
+    private let tokens: TokenBytes
 
-    init(_ tokens: [(bytes: [UInt8], id: Int32)]) {
+    init(ids: [Int32], of tokens: TokenBytes) {
         var capacity = 16
-        while capacity < tokens.count * 2 { capacity *= 2 }
-        var slots = [Slot](repeating: Slot(hash: 0, start: 0, length: 0, id: -1), count: capacity)
-        var bytes = [UInt8]()
-        for token in tokens {
-            let hash = token.bytes.withUnsafeBufferPointer(hashBytes)
-            var index = Int(truncatingIfNeeded: hash) & (capacity - 1)
+        while capacity < ids.count * 2 { capacity *= 2 }
+        var slots = [Slot](repeating: Slot(head: 0, id: -1, length: 0), count: capacity)
+        for id in ids {
+            let key = Array(tokens[id]).withUnsafeBufferPointer(PieceKey.init)
+            var index = Int(truncatingIfNeeded: key.hash) & (capacity - 1)
             while slots[index].id >= 0 { index = (index + 1) & (capacity - 1) }
-            slots[index] = Slot(hash: hash, start: UInt32(bytes.count), length: UInt32(token.bytes.count), id: token.id)
-            bytes += token.bytes
+            slots[index] = Slot(head: key.head, id: id, length: UInt32(tokens[id].count))
         }
         self.slots = slots
-        self.bytes = bytes
         self.mask = capacity - 1
+        self.tokens = tokens
     }
 
-    /// The id of `piece`, whose `hashBytes` is `hash`.
     @inline(__always)
-    func id(of piece: UnsafeBufferPointer<UInt8>, hash: UInt64) -> Int32? {
+    func id(of piece: UnsafeBufferPointer<UInt8>, key: PieceKey) -> Int32? {
         slots.withUnsafeBufferPointer { slots in
-            var index = Int(truncatingIfNeeded: hash) & mask
+            var index = Int(truncatingIfNeeded: key.hash) & mask
             while true {
                 let slot = slots[index]
                 if slot.id < 0 { return nil }
-                if slot.hash == hash, Int(slot.length) == piece.count,
-                   bytes.withUnsafeBufferPointer({ memcmp($0.baseAddress! + Int(slot.start), piece.baseAddress!, piece.count) == 0 }) {
+                if slot.head == key.head, Int(slot.length) == piece.count,
+                   piece.count <= 8 || tokens.equal(slot.id, from: 8, to: piece.baseAddress! + 8, count: piece.count - 8) {
                     return slot.id
                 }
                 index = (index + 1) & mask
@@ -88,9 +158,14 @@ struct Merge: Comparable {
 }
 
 /// An immutable open-addressing map from a pair of adjacent token ids to the merge of the two.
+/// Key and merge share a slot, so that a lookup, which usually misses the CPU caches, misses once.
 struct MergeTable: Sendable {
-    private let keys: [UInt64]  // left << 32 | right; `emptyKey` when free
-    private let merges: [Merge]
+    private struct Slot {
+        var key: UInt64  // left << 32 | right; `emptyKey` when free
+        var merge: Merge
+    }
+
+    private let slots: [Slot]
     private let shift: UInt64
 
     private static let emptyKey = UInt64.max
@@ -98,30 +173,27 @@ struct MergeTable: Sendable {
     init(_ entries: [(left: Int32, right: Int32, merge: Merge)]) {
         var bits: UInt64 = 4
         while 1 << bits < entries.count * 2 { bits += 1 }
-        var keys = [UInt64](repeating: Self.emptyKey, count: 1 << bits)
-        var merges = [Merge](repeating: .none, count: 1 << bits)
+        var slots = [Slot](repeating: Slot(key: Self.emptyKey, merge: .none), count: 1 << bits)
         shift = 64 - bits
         for entry in entries {
             let key = Self.key(entry.left, entry.right)
             var index = Self.index(key, shift)
-            while keys[index] != Self.emptyKey { index = (index + 1) & (keys.count - 1) }
-            keys[index] = key
-            merges[index] = entry.merge
+            while slots[index].key != Self.emptyKey { index = (index + 1) & (slots.count - 1) }
+            slots[index] = Slot(key: key, merge: entry.merge)
         }
-        self.keys = keys
-        self.merges = merges
+        self.slots = slots
     }
 
     @inline(__always)
     func merge(_ left: Int32, _ right: Int32) -> Merge {
         let key = Self.key(left, right)
-        return keys.withUnsafeBufferPointer { keys in
+        return slots.withUnsafeBufferPointer { slots in
             var index = Self.index(key, shift)
             while true {
-                let found = keys[index]
-                if found == key { return merges[index] }
-                if found == Self.emptyKey { return .none }
-                index = (index + 1) & (keys.count - 1)
+                let slot = slots[index]
+                if slot.key == key { return slot.merge }
+                if slot.key == Self.emptyKey { return .none }
+                index = (index + 1) & (slots.count - 1)
             }
         }
     }

@@ -1,4 +1,3 @@
-import Foundation  // memcmp
 import Synchronization
 
 /// Remembers the ids of recently merged pieces, so that a frequent word that is not a single token is
@@ -21,26 +20,29 @@ final class PieceCache: Sendable {
         shards = (0..<shardCount).map { _ in Shard(slots: slotsPerShard) }
     }
 
-    /// Appends the cached ids of `piece` (whose `hashBytes` is `hash`) and returns true, or returns false.
+    /// Appends the cached ids of `piece` (whose `PieceKey` has `hash`) and returns true, or returns false.
     func appendIDs(of piece: UnsafeBufferPointer<UInt8>, hash: UInt64, to ids: inout [Int32]) -> Bool {
         guard piece.count <= Self.maxPieceLength else { return false }
-        let slot = slotIndex(hash)
-        return shard(hash).slots.withLock { slots in
-            guard slots.holds(piece, hash: hash, at: slot) else { return false }
-            slots.appendIDs(at: slot, to: &ids)
-            return true
+        return withShard(hash) { shard, slot in
+            shard.slots.withLock { slots in slots.appendIDs(of: piece, hash: hash, at: slot, to: &ids) }
         }
     }
 
     func insert(_ piece: UnsafeBufferPointer<UInt8>, hash: UInt64, ids: UnsafeBufferPointer<Int32>) {
         guard piece.count <= Self.maxPieceLength, ids.count <= Self.maxIDs else { return }
-        let slot = slotIndex(hash)
-        shard(hash).slots.withLock { slots in slots.store(piece, hash: hash, ids: ids, at: slot) }
+        withShard(hash) { shard, slot in
+            shard.slots.withLock { slots in slots.store(piece, hash: hash, ids: ids, at: slot) }
+        }
     }
 
-    // Shards take the top bits of the hash, slots the bottom ones.
-    private func shard(_ hash: UInt64) -> Shard { shards[Int(truncatingIfNeeded: hash >> 32) & (shards.count - 1)] }
-    private func slotIndex(_ hash: UInt64) -> Int { Int(truncatingIfNeeded: hash) & (slotsPerShard - 1) }
+    /// Shards take the top bits of the hash, slots the bottom ones. (Through a buffer pointer, the shard is
+    /// borrowed rather than retained and released.)
+    @inline(__always)
+    private func withShard<Result>(_ hash: UInt64, _ body: (Shard, Int) -> Result) -> Result {
+        shards.withUnsafeBufferPointer { shards in
+            body(shards[Int(truncatingIfNeeded: hash >> 32) & (shards.count - 1)], Int(truncatingIfNeeded: hash) & (slotsPerShard - 1))
+        }
+    }
 }
 
 private final class Shard: Sendable {
@@ -48,40 +50,39 @@ private final class Shard: Sendable {
     init(slots count: Int) { slots = Mutex(Slots(count: count)) }
 }
 
-/// Fixed-stride storage of the slots of one shard.
+/// The slots of one shard, in one allocation of fixed-size records:
+/// hash, piece length and id count, the piece's bytes, its ids.
 private struct Slots {
-    private var hashes: [UInt64]
-    private var pieceLengths: [UInt8]  // 0: empty slot (pieces are never empty)
-    private var idCounts: [UInt8]
-    private var pieces: [UInt8]  // PieceCache.maxPieceLength bytes a slot
-    private var ids: [Int32]  // PieceCache.maxIDs a slot
+    private var words: [UInt64]
 
-    init(count: Int) {
-        hashes = Array(repeating: 0, count: count)
-        pieceLengths = Array(repeating: 0, count: count)
-        idCounts = Array(repeating: 0, count: count)
-        pieces = Array(repeating: 0, count: count * PieceCache.maxPieceLength)
-        ids = Array(repeating: 0, count: count * PieceCache.maxIDs)
-    }
+    private static let pieceWords = PieceCache.maxPieceLength / 8
+    private static let stride = 2 + pieceWords + PieceCache.maxIDs / 2
 
-    func holds(_ piece: UnsafeBufferPointer<UInt8>, hash: UInt64, at slot: Int) -> Bool {
-        hashes[slot] == hash && Int(pieceLengths[slot]) == piece.count && pieces.withUnsafeBufferPointer {
-            memcmp($0.baseAddress! + slot * PieceCache.maxPieceLength, piece.baseAddress!, piece.count) == 0
+    init(count: Int) { words = Array(repeating: 0, count: count * Self.stride) }  // length 0: empty
+
+    func appendIDs(of piece: UnsafeBufferPointer<UInt8>, hash: UInt64, at slot: Int, to ids: inout [Int32]) -> Bool {
+        words.withUnsafeBufferPointer { words in
+            let record = UnsafeRawPointer(words.baseAddress! + slot * Self.stride)
+            guard record.load(as: UInt64.self) == hash,
+                  Int(record.load(fromByteOffset: 8, as: UInt32.self)) == piece.count,
+                  bytesEqual(record + 16, piece.baseAddress!, count: piece.count)
+            else { return false }
+            let idsOffset = 16 + 8 * Self.pieceWords
+            for index in 0..<Int(record.load(fromByteOffset: 12, as: UInt32.self)) {
+                ids.append(record.load(fromByteOffset: idsOffset + 4 * index, as: Int32.self))
+            }
+            return true
         }
     }
 
-    func appendIDs(at slot: Int, to output: inout [Int32]) {
-        let start = slot * PieceCache.maxIDs
-        output.append(contentsOf: ids[start..<start + Int(idCounts[slot])])
-    }
-
-    mutating func store(_ piece: UnsafeBufferPointer<UInt8>, hash: UInt64, ids newIDs: UnsafeBufferPointer<Int32>, at slot: Int) {
-        hashes[slot] = hash
-        pieceLengths[slot] = UInt8(piece.count)
-        idCounts[slot] = UInt8(newIDs.count)
-        let pieceStart = slot * PieceCache.maxPieceLength
-        pieces.replaceSubrange(pieceStart..<pieceStart + piece.count, with: piece)
-        let idStart = slot * PieceCache.maxIDs
-        ids.replaceSubrange(idStart..<idStart + newIDs.count, with: newIDs)
+    mutating func store(_ piece: UnsafeBufferPointer<UInt8>, hash: UInt64, ids: UnsafeBufferPointer<Int32>, at slot: Int) {
+        words.withUnsafeMutableBufferPointer { words in
+            let record = UnsafeMutableRawPointer(words.baseAddress! + slot * Self.stride)
+            record.storeBytes(of: hash, as: UInt64.self)
+            record.storeBytes(of: UInt32(piece.count), toByteOffset: 8, as: UInt32.self)
+            record.storeBytes(of: UInt32(ids.count), toByteOffset: 12, as: UInt32.self)
+            (record + 16).copyMemory(from: piece.baseAddress!, byteCount: piece.count)
+            (record + 16 + 8 * Self.pieceWords).copyMemory(from: ids.baseAddress!, byteCount: ids.count * 4)
+        }
     }
 }

@@ -3,7 +3,13 @@ enum ScalarClass: UInt8 {
     case letter, number, whitespace, other
 
     init(_ scalar: Unicode.Scalar) {
-        self = scalar.value < 0x10000 ? basicPlaneClasses[Int(scalar.value)] : Self(properties: scalar.properties)
+        self = scalar.value < 0x10000 ? basicPlaneClasses[Int(scalar.value)] : Self(outsideBasicPlane: scalar)
+    }
+
+    /// Out of line: the properties API costs a metadata lookup in any function it is inlined into.
+    @inline(never)
+    private init(outsideBasicPlane scalar: Unicode.Scalar) {
+        self.init(properties: scalar.properties)
     }
 
     @inline(__always)
@@ -46,8 +52,10 @@ private let basicPlaneClasses: [ScalarClass] = (0..<0x10000).map { value in
 ///
 ///     '(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
 ///
-/// The alternatives are tried in order at the start of each piece, so the contractions (lowercase, ASCII
-/// apostrophe only) win whatever follows them, and ` ?` takes one U+0020, never another space.
+/// (tiktoken writes it with possessive quantifiers and `\s++$|\s+(?!\S)|\s` at the end, which matches
+/// the same.) The alternatives are tried in order at the start of each piece, so the contractions
+/// (lowercase, ASCII apostrophe only) win whatever follows them, and ` ?` takes one U+0020, never
+/// another space.
 struct PieceScanner {
     private let text: UnsafeBufferPointer<UInt8>
     private var position = 0

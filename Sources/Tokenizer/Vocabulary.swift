@@ -61,19 +61,29 @@ extension Vocabulary {
     private static func readVocabJSON(_ url: URL) throws -> [String: Int] {
         let data: Data
         do { data = try Data(contentsOf: url) } catch { throw TokenizerError.unreadable(path: url.path, reason: error.localizedDescription) }
-        do {
-            return try JSONDecoder().decode([String: Int].self, from: data)
-        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
-            let entry = context.codingPath.first.map { "entry \($0.stringValue.debugDescription): " } ?? ""
-            throw TokenizerError.malformed(path: url.path, line: nil, reason: "\(entry)expected an object of token → integer id")
-        } catch {
-            // Syntax errors: the decoder's own message names the line and column.
-            let underlying = (error as? DecodingError).flatMap { error -> Error? in
-                if case let .dataCorrupted(context) = error { return context.underlyingError }
-                return nil
-            }
-            throw TokenizerError.malformed(path: url.path, line: nil, reason: "not valid JSON: \(underlying.map { "\($0)" } ?? "\(error)")")
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: data) } catch {
+            let message = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? error.localizedDescription
+            throw TokenizerError.malformed(path: url.path, line: line(ofOffsetIn: message, data), reason: "not valid JSON: \(message)")
         }
+        guard let entries = object as? [String: Any] else {
+            throw TokenizerError.malformed(path: url.path, line: nil, reason: "expected a JSON object of token → id")
+        }
+        var idOfToken = [String: Int](minimumCapacity: entries.count)
+        for (token, value) in entries {
+            guard let id = value as? Int else {
+                throw TokenizerError.malformed(path: url.path, line: nil, reason: "entry \(token.debugDescription): expected an integer id, found \(value)")
+            }
+            idOfToken[token] = id
+        }
+        return idOfToken
+    }
+
+    /// Foundation locates a syntax error as "around character N" (a byte offset); the line is clearer.
+    private static func line(ofOffsetIn message: String, _ data: Data) -> Int? {
+        guard let marker = message.range(of: "character ") else { return nil }
+        guard let offset = Int(message[marker.upperBound...].prefix(while: \.isNumber)), offset <= data.count else { return nil }
+        return 1 + data.prefix(offset).count(where: { $0 == UInt8(ascii: "\n") })
     }
 
     private mutating func readMerges(_ url: URL, idOfToken: [String: Int]) throws {

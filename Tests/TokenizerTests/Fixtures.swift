@@ -15,6 +15,8 @@ enum Fixtures {
         /// What tiktoken gives with the small vocabulary and with the real GPT-2 one.
         let small: [Int32]
         let gpt2: [Int32]
+        /// How tiktoken's pattern splits the text, for texts up to 300 bytes.
+        let pieces: [String]?
         var testDescription: String { String(text.prefix(40)).debugDescription }
     }
 

@@ -47,7 +47,7 @@ import Testing
     }
 
     @Test func vocabJSONThatIsNotJSON() throws {
-        expect(try huggingFaceError(vocabJSON: "{\"a\": 1,\n\"b\" 2}"), file: "vocab.json", saying: "not valid JSON")
+        expect(try huggingFaceError(vocabJSON: "{\"a\": 1,\n\"b\" 2}"), file: "vocab.json", line: 2, saying: "not valid JSON")
     }
 
     @Test func vocabJSONEntryWithoutIntegerID() throws {
