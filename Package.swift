@@ -31,6 +31,8 @@ let package = Package(
         .target(name: "GPT", dependencies: ["COpenBLAS"], swiftSettings: fast),
         .target(name: "Tokenizer", swiftSettings: fast),
         .target(name: "MailText", swiftSettings: fast),
+        // The control socket's wire format (JSON lines, versioned) and a blocking client for spamguardctl.
+        .target(name: "ControlProtocol"),
         // The daemon's parts: configuration, policy, model actor and batching, libmilter bridge, systemd.
         .target(name: "SpamguardService", dependencies: [
             "CMilter", "CSystemd", "MailText",
@@ -71,5 +73,6 @@ let package = Package(
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "GPT"]),
+        .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
     ]
 )
