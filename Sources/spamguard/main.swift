@@ -5,6 +5,9 @@ import SpamguardService
 import Glibc
 #endif
 
+// Before anything else: no OpenBLAS thread pool, whose threads would take the daemon's signals (see there).
+OpenBLASThreadPool.preventAtLoad()
+
 // First, while this is the only thread: every thread created from here on inherits the signal mask
 // (libmilter owns SIGTERM/SIGINT, reload owns SIGHUP/SIGUSR1; see ProcessSignals).
 ProcessSignals.blockDaemonSignals()
