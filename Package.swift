@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "ControlProtocol"),
         // The daemon's parts: configuration, policy, model actor and batching, libmilter bridge, systemd.
         .target(name: "SpamguardService", dependencies: [
-            "CMilter", "CSystemd", "MailText",
+            "CMilter", "CSystemd", "MailText", "ControlProtocol",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "TOMLKit", package: "TOMLKit"),
@@ -48,7 +48,7 @@ let package = Package(
 
         // Thin executables.
         .executableTarget(name: "spamguard", dependencies: [
-            "GPT", "Tokenizer", "MailText", "SpamguardService",
+            "GPT", "Tokenizer", "MailText", "SpamguardService", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

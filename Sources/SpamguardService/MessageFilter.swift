@@ -1,5 +1,6 @@
 import Atomics
 import Logging
+import MailText
 import Synchronization
 
 /// What the filter tells the MTA after a callback.

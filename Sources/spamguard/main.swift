@@ -1,4 +1,5 @@
 // The spamguard milter daemon: parse the command line, read the configuration, run the daemon.
+import GPT
 import SpamguardService
 
 #if canImport(Glibc)
@@ -11,6 +12,8 @@ OpenBLASThreadPool.preventAtLoad()
 // First, while this is the only thread: every thread created from here on inherits the signal mask
 // (libmilter owns SIGTERM/SIGINT, reload owns SIGHUP/SIGUSR1; see ProcessSignals).
 ProcessSignals.blockDaemonSignals()
+// OpenBLAS on the calling thread (the model actor's compute thread); the engine splits work across cores itself.
+BLASSetup.useEngineThreads()
 
 let command = SpamguardCommand.parseOrExit()
 
@@ -37,7 +40,7 @@ if command.foreground {
     sink = LogSink(destination: .syslog, level: configuration.logLevel)
 }
 
-let daemon = Daemon(configuration: configuration, configurationPath: command.config, loader: ClassifierLoaderStandIn(), sink: sink)
+let daemon = Daemon(configuration: configuration, configurationPath: command.config, loader: TrainedClassifierLoader(), sink: sink)
 MainThread.run {
     do {
         try await daemon.run()

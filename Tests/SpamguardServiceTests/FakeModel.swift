@@ -1,5 +1,6 @@
-import Synchronization
+import MailText
 import SpamguardService
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
