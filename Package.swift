@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // C libraries from Debian, each behind a module map.
@@ -41,6 +43,8 @@ let package = Package(
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "DequeModule", package: "swift-collections"),
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+            .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .target(name: "Training", dependencies: [
             "GPT", "Tokenizer", "MailText", .product(name: "Crypto", package: "swift-crypto"),

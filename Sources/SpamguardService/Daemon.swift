@@ -1,8 +1,9 @@
+import CoreMetrics
 import Logging
 import ServiceLifecycle
 
-/// The daemon, assembled: configuration → model actor → message filter → libmilter, with reload and
-/// systemd notification around them, all run by one `ServiceGroup`.
+/// The daemon, assembled: configuration → model actor → message filter → libmilter, with reload, systemd
+/// notification and persisted counters around them, all run by one `ServiceGroup`.
 ///
 /// Services start together and stop in reverse order, so on shutdown libmilter stops first (and lets the
 /// messages at end-of-message finish), and the model actor last. Signals are not the group's: libmilter
@@ -30,9 +31,16 @@ public struct Daemon: Sendable {
         sink.setLevel(configuration.logLevel)
         logger.notice("starting (configuration \(configurationPath))")
 
+        let metrics: any MetricsFactory = NOOPMetricsHandler.instance
+        let countersFile = CountersFile(directory: configuration.stateDirectory)
+        let counters = CountersPersistence.restore(from: countersFile, metrics: metrics, logger: logger)
+
         let model = await ModelLoading.loadAtStart(configuration.model.location, with: loader, logger: logger)
         let models = ModelActor(model: model, limits: BatchLimits(configuration.batching), logger: logger)
-        let filter = MessageFilter(settings: FilterSettings(configuration), models: models, logger: logger)
+        let filter = MessageFilter(
+            settings: FilterSettings(configuration), models: models, logger: logger,
+            counters: counters, latency: LatencyStats(metrics: metrics)
+        )
         let reloader = ReloadService(
             configurationPath: configurationPath, running: configuration, loader: loader, models: models,
             filter: filter, sink: sink, notifier: notifier, logger: logger
@@ -58,6 +66,8 @@ public struct Daemon: Sendable {
                 .init(service: models),
                 .init(service: status),
                 .init(service: reloader),
+                // Stopped in reverse order: the milter first, then the last save of the counters, then the rest.
+                .init(service: CountersPersistence(file: countersFile, counters: counters, logger: logger)),
                 .init(service: milter, successTerminationBehavior: .gracefullyShutdownGroup),
             ],
             logger: logger
