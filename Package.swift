@@ -28,6 +28,8 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CMilter", path: "Sources/CMilter", providers: [.apt(["libmilter-dev"])]),
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", providers: [.apt(["libsystemd-dev"])]),
+        // Linux declarations Glibc's module leaves out (epoll, eventfd, SO_PEERCRED's ucred); headers only.
+        .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
 
         // One library per concern.
         .target(name: "GPT", dependencies: ["COpenBLAS"], swiftSettings: fast),
@@ -37,7 +39,7 @@ let package = Package(
         .target(name: "ControlProtocol"),
         // The daemon's parts: configuration, policy, model actor and batching, libmilter bridge, systemd.
         .target(name: "SpamguardService", dependencies: [
-            "CMilter", "CSystemd", "MailText", "ControlProtocol",
+            "CMilter", "CSystemd", "CLinux", "MailText", "ControlProtocol",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "TOMLKit", package: "TOMLKit"),

@@ -2,8 +2,14 @@ import CoreMetrics
 import Logging
 import ServiceLifecycle
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The daemon, assembled: configuration → model actor → message filter → libmilter, with reload, systemd
-/// notification and persisted counters around them, all run by one `ServiceGroup`.
+/// notification, persisted counters and the control socket around them, all run by one `ServiceGroup`.
 ///
 /// Services start together and stop in reverse order, so on shutdown libmilter stops first (and lets the
 /// messages at end-of-message finish), and the model actor last. Signals are not the group's: libmilter
@@ -31,6 +37,7 @@ public struct Daemon: Sendable {
         sink.setLevel(configuration.logLevel)
         logger.notice("starting (configuration \(configurationPath))")
 
+        let process = ProcessFacts()
         let metrics: any MetricsFactory = NOOPMetricsHandler.instance
         let countersFile = CountersFile(directory: configuration.stateDirectory)
         let counters = CountersPersistence.restore(from: countersFile, metrics: metrics, logger: logger)
@@ -61,17 +68,28 @@ public struct Daemon: Sendable {
         )
         let status = SystemdStatusService(notifier: notifier, models: models, counters: filter.counters, logger: logger)
 
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [
-                .init(service: models),
-                .init(service: status),
-                .init(service: reloader),
-                // Stopped in reverse order: the milter first, then the last save of the counters, then the rest.
-                .init(service: CountersPersistence(file: countersFile, counters: counters, logger: logger)),
-                .init(service: milter, successTerminationBehavior: .gracefullyShutdownGroup),
-            ],
-            logger: logger
-        ))
+        // The control socket waits for readiness on an epoll thread of its own, never on the cooperative pool.
+        let reactor = try SocketReactor()
+        defer { reactor.stop() }
+        let control = ControlServer(
+            socketPath: configuration.controlSocket,
+            responder: ControlResponder(
+                operations: DaemonControl(process: process, filter: filter, models: models, reloader: reloader),
+                daemonUID: geteuid(), logger: logger
+            ),
+            reactor: reactor, logger: logger
+        )
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: models),
+            .init(service: status),
+            .init(service: reloader),
+            .init(service: control),
+        ]
+        // Stopped in reverse order: the milter first, then the last save of the counters, then the rest.
+        services.append(.init(service: CountersPersistence(file: countersFile, counters: counters, logger: logger)))
+        services.append(.init(service: milter, successTerminationBehavior: .gracefullyShutdownGroup))
+
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
         do {
             try await group.run()
         } catch {
