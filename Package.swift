@@ -60,7 +60,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "spamguardctl", dependencies: [
-            "GPT", "Tokenizer", "MailText", "Training",
+            "GPT", "Tokenizer", "MailText", "Training", "ControlProtocol", "SpamguardService",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
