@@ -9,7 +9,8 @@ import Musl
 #endif
 
 /// The daemon, assembled: configuration → model actor → message filter → libmilter, with reload, systemd
-/// notification, persisted counters and the control socket around them, all run by one `ServiceGroup`.
+/// notification, persisted counters, the control socket and the Prometheus endpoint around them, all run by
+/// one `ServiceGroup`.
 ///
 /// Services start together and stop in reverse order, so on shutdown libmilter stops first (and lets the
 /// messages at end-of-message finish), and the model actor last. Signals are not the group's: libmilter
@@ -38,7 +39,8 @@ public struct Daemon: Sendable {
         logger.notice("starting (configuration \(configurationPath))")
 
         let process = ProcessFacts()
-        let metrics: any MetricsFactory = NOOPMetricsHandler.instance
+        let prometheus = configuration.metricsListen.map { _ in PrometheusExport(process: process) }
+        let metrics: any MetricsFactory = prometheus?.factory ?? NOOPMetricsHandler.instance
         let countersFile = CountersFile(directory: configuration.stateDirectory)
         let counters = CountersPersistence.restore(from: countersFile, metrics: metrics, logger: logger)
 
@@ -68,7 +70,7 @@ public struct Daemon: Sendable {
         )
         let status = SystemdStatusService(notifier: notifier, models: models, counters: filter.counters, logger: logger)
 
-        // The control socket waits for readiness on an epoll thread of its own, never on the cooperative pool.
+        // The control and metrics sockets wait for readiness on one epoll thread, never on the cooperative pool.
         let reactor = try SocketReactor()
         defer { reactor.stop() }
         let control = ControlServer(
@@ -85,6 +87,13 @@ public struct Daemon: Sendable {
             .init(service: reloader),
             .init(service: control),
         ]
+        if let prometheus, let address = configuration.metricsListen {
+            services.append(.init(service: MetricsEndpoint(
+                address: address, export: prometheus,
+                refresh: { prometheus.refresh(inFlight: filter.messagesInFlight, classifierVersion: models.currentModel?.version) },
+                reactor: reactor, logger: logger
+            )))
+        }
         // Stopped in reverse order: the milter first, then the last save of the counters, then the rest.
         services.append(.init(service: CountersPersistence(file: countersFile, counters: counters, logger: logger)))
         services.append(.init(service: milter, successTerminationBehavior: .gracefullyShutdownGroup))
