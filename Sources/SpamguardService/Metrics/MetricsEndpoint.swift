@@ -89,6 +89,11 @@ struct HTTPRequestHead: Equatable {
     /// The target without its query string.
     var path: String
 
+    init(method: String, path: String) {
+        self.method = method
+        self.path = path
+    }
+
     /// Nil until the head's blank line has arrived.
     init?(parsing bytes: [UInt8]) throws(HTTPHeadError) {
         let end: [UInt8] = [13, 10, 13, 10]
