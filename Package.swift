@@ -82,5 +82,7 @@ let package = Package(
         ]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "GPT"]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
+        // Starts the real `spamguard` and drives it with miltertest, spamguardctl and curl (see scripts/setup).
+        .testTarget(name: "ControlEndToEndTests", dependencies: ["ControlProtocol", "Training"], exclude: ["miltertest"]),
     ]
 )
