@@ -47,22 +47,12 @@ public final class ControlClient {
     /// Connects to the daemon's control socket.
     public init(socketPath: String) throws(ControlClientError) {
         self.socketPath = socketPath
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard socketPath.utf8.count < capacity else {
-            throw .unreachable(path: socketPath, reason: "the path is longer than \(capacity - 1) bytes")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in socketPath.utf8.enumerated() { raw[index] = byte }
+        guard let address = sockaddr_un(path: socketPath) else {
+            throw .unreachable(path: socketPath, reason: "the path is longer than \(sockaddr_un.maxPathLength) bytes")
         }
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw .unreachable(path: socketPath, reason: Self.errorText(errno)) }
-        let status = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let status = address.withSocketAddress { connect(descriptor, $0, $1) }
         if status != 0 {
             let error = errno
             close(descriptor)

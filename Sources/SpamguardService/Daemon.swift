@@ -39,8 +39,8 @@ public struct Daemon: Sendable {
         logger.notice("starting (configuration \(configurationPath))")
 
         let process = ProcessFacts()
-        let prometheus = configuration.metricsListen.map { _ in PrometheusExport(process: process) }
-        let metrics: any MetricsFactory = prometheus?.factory ?? NOOPMetricsHandler.instance
+        let prometheus = configuration.metricsListen.map { (address: $0, export: PrometheusExport(process: process)) }
+        let metrics: any MetricsFactory = prometheus?.export.factory ?? NOOPMetricsHandler.instance
         let countersFile = CountersFile(directory: configuration.stateDirectory)
         let counters = CountersPersistence.restore(from: countersFile, metrics: metrics, logger: logger)
 
@@ -87,10 +87,11 @@ public struct Daemon: Sendable {
             .init(service: reloader),
             .init(service: control),
         ]
-        if let prometheus, let address = configuration.metricsListen {
+        if let prometheus {
+            let export = prometheus.export
             services.append(.init(service: MetricsEndpoint(
-                address: address, export: prometheus,
-                refresh: { prometheus.refresh(inFlight: filter.messagesInFlight, classifierVersion: models.currentModel?.version) },
+                address: prometheus.address, export: export,
+                refresh: { export.refresh(inFlight: filter.messagesInFlight, classifierVersion: models.currentModel?.version) },
                 reactor: reactor, logger: logger
             )))
         }

@@ -1,5 +1,6 @@
 import Atomics
 import CLinux
+import ControlProtocol
 
 #if canImport(Glibc)
 import Glibc
@@ -107,21 +108,14 @@ final class ListeningSocket: Sendable {
     /// Listens on the Unix socket `path` with file mode `mode`. A socket file left by a process that is gone
     /// is replaced; a live one (another daemon answers) or a file that is not a socket is an error.
     static func unix(path: String, mode: mode_t, reactor: SocketReactor) throws(SocketSetupError) -> ListeningSocket {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard path.utf8.count < capacity else { throw SocketSetupError(path, "the path is longer than \(capacity - 1) bytes") }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+        guard let address = sockaddr_un(path: path) else {
+            throw SocketSetupError(path, "the path is longer than \(sockaddr_un.maxPathLength) bytes")
         }
         try removeStaleSocket(at: path, address: address)
 
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw SocketSetupError(path, "socket: \(SystemError(errno: errno))") }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0 else {
+        guard address.withSocketAddress({ bind(descriptor, $0, $1) }) == 0 else {
             let error = SystemError(errno: errno)
             _ = Glibc.close(descriptor)
             throw SocketSetupError(path, "bind: \(error)")
@@ -199,11 +193,7 @@ final class ListeningSocket: Sendable {
         let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard probe >= 0 else { return }
         defer { _ = Glibc.close(probe) }
-        var address = address
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        if connected == 0 { throw SocketSetupError(path, "another process is listening on it (is spamguard already running?)") }
+        if address.withSocketAddress({ connect(probe, $0, $1) }) == 0 { throw SocketSetupError(path, "another process is listening on it (is spamguard already running?)") }
         _ = unlink(path)
     }
 }
