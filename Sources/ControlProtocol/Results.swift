@@ -112,19 +112,23 @@ public struct ClassifierFigures: Sendable, Equatable, Codable {
     public var ageSeconds: Double?
     /// The base model's directory.
     public var base: String?
+    /// SHA-256 of the base model's weights, which the classifier was trained on.
+    public var baseSHA256: String?
     public var validation: ValidationFigures?
 
-    public init(version: String, created: Date?, ageSeconds: Double?, base: String?, validation: ValidationFigures?) {
+    public init(version: String, created: Date?, ageSeconds: Double?, base: String?, baseSHA256: String?, validation: ValidationFigures?) {
         self.version = version
         self.created = created
         self.ageSeconds = ageSeconds
         self.base = base
+        self.baseSHA256 = baseSHA256
         self.validation = validation
     }
 
     enum CodingKeys: String, CodingKey {
         case version, created, base, validation
         case ageSeconds = "age_seconds"
+        case baseSHA256 = "base_sha256"
     }
 }
 

@@ -36,12 +36,15 @@ public struct ClassifierFacts: Sendable, Equatable {
     public var created: Date?
     /// The base model's directory.
     public var base: String?
+    /// SHA-256 of the base model's weights.
+    public var baseSHA256: String?
     /// Its figures on the validation split it was trained with.
     public var validation: ValidationFigures?
 
-    public init(created: Date? = nil, base: String? = nil, validation: ValidationFigures? = nil) {
+    public init(created: Date? = nil, base: String? = nil, baseSHA256: String? = nil, validation: ValidationFigures? = nil) {
         self.created = created
         self.base = base
+        self.baseSHA256 = baseSHA256
         self.validation = validation
     }
 }

@@ -30,7 +30,7 @@ final class TrainedClassifier: ClassifierModel {
         self.classifier = classifier
         let manifest = classifier.manifest
         facts = ClassifierFacts(
-            created: manifest.created, base: base,
+            created: manifest.created, base: base, baseSHA256: manifest.base.sha256,
             validation: manifest.metrics["validation"].map { metrics in
                 ValidationFigures(
                     messages: metrics.count, accuracy: metrics.accuracy, precision: metrics.precision, recall: metrics.recall,

@@ -35,7 +35,8 @@ struct StatsTable {
             first += ", trained \(Self.timestamp(created))"
             if let age = classifier.ageSeconds { first += " (\(duration(age)) ago)" }
         }
-        if let base = classifier.base { first += ", base \(base)" }
+        if let base = classifier.base { first += ", base model \(base)" }
+        if let hash = classifier.baseSHA256 { first += " (sha256 \(hash.prefix(12))…)" }
         guard let v = classifier.validation else { return [first, "  validation: not recorded in the bundle"] }
         let auc = v.rocAUC.map { String(format: "%.4f", $0) } ?? "n/a"
         return [

@@ -71,6 +71,8 @@ struct ControlEndToEndTests {
         #expect(before.batches == BatchFigures(forwardPasses: 6, sizes: ["1": 6]))
         #expect(before.classifier?.version == versions[0])
         #expect(before.classifier?.validation != nil)
+        #expect(before.classifier?.base == scratch.file("base"))
+        #expect(before.classifier?.baseSHA256?.count == 64)
         #expect(before.daemon.residentMemoryBytes > 1 << 20)
 
         let scraped = try await run("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(port)/metrics"])

@@ -65,7 +65,7 @@ struct CodecTests {
         let report = StatsReport(
             daemon: DaemonFigures(pid: 42, started: since, uptimeSeconds: 12.5, residentMemoryBytes: 1 << 20),
             classifier: ClassifierFigures(
-                version: "abc", created: since, ageSeconds: 3600, base: "/m",
+                version: "abc", created: since, ageSeconds: 3600, base: "/m", baseSHA256: "00ff",
                 validation: ValidationFigures(messages: 10, accuracy: 0.9, precision: 1, recall: 0.8, f1: 0.888, falsePositiveRate: 0, rocAUC: nil)
             ),
             messages: MessageFigures(since: since, total: 3, scanned: 2, outcomes: ["ham": OutcomeFigure(count: 2, share: 2.0 / 3)]),
@@ -75,7 +75,7 @@ struct CodecTests {
         let bytes = try ControlCoding.encode(ControlResponse.success(report, id: nil))
         let json = text(bytes)
         for key in ["\"uptime_seconds\"", "\"resident_memory_bytes\"", "\"false_positive_rate\"", "\"last_5_minutes\"", "\"p99_ms\"",
-                    "\"forward_passes\"", "\"since\":\"2025-11-24T16:00:00Z\""] {
+                    "\"forward_passes\"", "\"base_sha256\":\"00ff\"", "\"since\":\"2025-11-24T16:00:00Z\""] {
             #expect(json.contains(key), "\(key) in \(json)")
         }
         #expect(!json.contains("roc_auc"), "a missing AUC is left out, not null")

@@ -32,7 +32,7 @@ extension ClassifierFigures {
     init(version: String, facts: ClassifierFacts, now: Date) {
         self.init(
             version: version, created: facts.created, ageSeconds: facts.created.map { now.timeIntervalSince($0) },
-            base: facts.base, validation: facts.validation
+            base: facts.base, baseSHA256: facts.baseSHA256, validation: facts.validation
         )
     }
 }
