@@ -20,25 +20,35 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries from Debian, each behind a module map.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CMilter", path: "Sources/CMilter", providers: [.apt(["libmilter-dev"])]),
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", providers: [.apt(["libsystemd-dev"])]),
+        // Linux declarations Glibc's module leaves out (epoll, eventfd, SO_PEERCRED's ucred); headers only.
+        .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
 
         // One library per concern.
         .target(name: "GPT", dependencies: ["COpenBLAS"], swiftSettings: fast),
         .target(name: "Tokenizer", swiftSettings: fast),
         .target(name: "MailText", swiftSettings: fast),
+        // The control socket's wire format (JSON lines, versioned) and a blocking client for spamguardctl.
+        .target(name: "ControlProtocol"),
         // The daemon's parts: configuration, policy, model actor and batching, libmilter bridge, systemd.
         .target(name: "SpamguardService", dependencies: [
-            "CMilter", "CSystemd", "MailText",
+            "CMilter", "CSystemd", "CLinux", "MailText", "ControlProtocol",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "DequeModule", package: "swift-collections"),
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .target(name: "Training", dependencies: [
             "GPT", "Tokenizer", "MailText", .product(name: "Crypto", package: "swift-crypto"),
@@ -52,7 +62,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "spamguardctl", dependencies: [
-            "GPT", "Tokenizer", "MailText", "Training",
+            "GPT", "Tokenizer", "MailText", "Training", "ControlProtocol", "SpamguardService",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -73,5 +83,8 @@ let package = Package(
         // Drives the built `spamguard` binary with miltertest and a real Postfix (Debian packages; see scripts/setup).
         .testTarget(name: "SpamguardEndToEndTests", dependencies: ["Training", "GPT"], exclude: ["miltertest"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "GPT"]),
+        .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
+        // Starts the real `spamguard` and drives it with miltertest, spamguardctl and curl (see scripts/setup).
+        .testTarget(name: "ControlEndToEndTests", dependencies: ["ControlProtocol", "Training"], exclude: ["miltertest"]),
     ]
 )

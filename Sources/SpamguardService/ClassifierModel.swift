@@ -1,4 +1,11 @@
+import ControlProtocol
 import MailText
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// A loaded classifier. Implemented by `Training.SpamClassifier`.
 ///
@@ -15,6 +22,31 @@ public protocol ClassifierModel: AnyObject, Sendable {
     func tokens(for text: String) -> [Int32]
     /// One spam probability in [0, 1] per token sequence, in order.
     func spamProbabilities(_ batch: [[Int32]]) throws -> [Float]
+    /// What `spamguardctl stats` shows about the classifier besides its version.
+    var facts: ClassifierFacts { get }
+}
+
+extension ClassifierModel {
+    public var facts: ClassifierFacts { ClassifierFacts() }
+}
+
+/// Where a classifier comes from and how well it did when it was trained.
+public struct ClassifierFacts: Sendable, Equatable {
+    /// When it was trained.
+    public var created: Date?
+    /// The base model's directory.
+    public var base: String?
+    /// SHA-256 of the base model's weights.
+    public var baseSHA256: String?
+    /// Its figures on the validation split it was trained with.
+    public var validation: ValidationFigures?
+
+    public init(created: Date? = nil, base: String? = nil, baseSHA256: String? = nil, validation: ValidationFigures? = nil) {
+        self.created = created
+        self.base = base
+        self.baseSHA256 = baseSHA256
+        self.validation = validation
+    }
 }
 
 /// Where a model comes from: the base model directory and the trained classifier bundle.

@@ -56,8 +56,10 @@ public struct Configuration: Sendable, Equatable {
     public var batching = Batching()
     public var policy = Policy()
     public var skip = Skip()
-    /// The control socket (used by `spamguardctl`; served by a later part of the daemon).
+    /// The control socket of `spamguardctl` (mode 0660).
     public var controlSocket = "/run/spamguard/control.sock"
+    /// The Prometheus endpoint, `HOST:PORT`; nil (the default) leaves it off.
+    public var metricsListen: String?
     /// Where the daemon keeps state (models, classifier bundles, feedback).
     public var stateDirectory = "/var/lib/spamguard"
     public var logLevel: Logger.Level = .info
@@ -90,7 +92,7 @@ public struct Configuration: Sendable, Equatable {
             throw ConfigurationError(file: file, "not valid TOML: \(error)")
         }
 
-        let sections = ["milter", "model", "batching", "policy", "control", "state", "log"]
+        let sections = ["milter", "model", "batching", "policy", "control", "metrics", "state", "log"]
         for key in document.keys.sorted() where !sections.contains(key) {
             throw ConfigurationError(file: file, key: key, "unknown section (known: \(sections.joined(separator: ", ")))")
         }
@@ -161,6 +163,19 @@ public struct Configuration: Sendable, Equatable {
         var control = try TOMLSectionReader(document: document, section: "control", file: file)
         self.controlSocket = try control.string("socket", default: self.controlSocket)
         try control.rejectUnknownKeys()
+
+        var metrics = try TOMLSectionReader(document: document, section: "metrics", file: file)
+        let metricsListen = try metrics.string("listen", default: "")
+        try metrics.rejectUnknownKeys()
+        if !metricsListen.isEmpty {
+            guard HostAndPort.split(metricsListen) != nil else {
+                throw ConfigurationError(
+                    file: file, key: "metrics.listen",
+                    "expected HOST:PORT such as \"127.0.0.1:9733\" or \"[::1]:9733\" (or \"\" for off), found \"\(metricsListen)\""
+                )
+            }
+            self.metricsListen = metricsListen
+        }
 
         var state = try TOMLSectionReader(document: document, section: "state", file: file)
         self.stateDirectory = try state.string("dir", default: self.stateDirectory)

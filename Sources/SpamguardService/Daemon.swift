@@ -1,8 +1,16 @@
+import CoreMetrics
 import Logging
 import ServiceLifecycle
 
-/// The daemon, assembled: configuration → model actor → message filter → libmilter, with reload and
-/// systemd notification around them, all run by one `ServiceGroup`.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The daemon, assembled: configuration → model actor → message filter → libmilter, with reload, systemd
+/// notification, persisted counters, the control socket and the Prometheus endpoint around them, all run by
+/// one `ServiceGroup`.
 ///
 /// Services start together and stop in reverse order, so on shutdown libmilter stops first (and lets the
 /// messages at end-of-message finish), and the model actor last. Signals are not the group's: libmilter
@@ -30,9 +38,18 @@ public struct Daemon: Sendable {
         sink.setLevel(configuration.logLevel)
         logger.notice("starting (configuration \(configurationPath))")
 
+        let process = ProcessFacts()
+        let prometheus = configuration.metricsListen.map { (address: $0, export: PrometheusExport(process: process)) }
+        let metrics: any MetricsFactory = prometheus?.export.factory ?? NOOPMetricsHandler.instance
+        let countersFile = CountersFile(directory: configuration.stateDirectory)
+        let counters = CountersPersistence.restore(from: countersFile, metrics: metrics, logger: logger)
+
         let model = await ModelLoading.loadAtStart(configuration.model.location, with: loader, logger: logger)
         let models = ModelActor(model: model, limits: BatchLimits(configuration.batching), logger: logger)
-        let filter = MessageFilter(settings: FilterSettings(configuration), models: models, logger: logger)
+        let filter = MessageFilter(
+            settings: FilterSettings(configuration), models: models, logger: logger,
+            counters: counters, latency: LatencyStats(metrics: metrics)
+        )
         let reloader = ReloadService(
             configurationPath: configurationPath, running: configuration, loader: loader, models: models,
             filter: filter, sink: sink, notifier: notifier, logger: logger
@@ -52,15 +69,36 @@ public struct Daemon: Sendable {
         )
         let status = SystemdStatusService(notifier: notifier, models: models, counters: filter.counters, logger: logger)
 
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [
-                .init(service: models),
-                .init(service: status),
-                .init(service: reloader),
-                .init(service: milter, successTerminationBehavior: .gracefullyShutdownGroup),
-            ],
-            logger: logger
-        ))
+        // The control and metrics sockets wait for readiness on one epoll thread, never on the cooperative pool.
+        let reactor = try SocketReactor()
+        defer { reactor.stop() }
+        let control = ControlServer(
+            socketPath: configuration.controlSocket,
+            responder: ControlResponder(
+                operations: DaemonControl(process: process, filter: filter, models: models, reloader: reloader),
+                daemonUID: geteuid(), logger: logger
+            ),
+            reactor: reactor, logger: logger
+        )
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: models),
+            .init(service: status),
+            .init(service: reloader),
+            .init(service: control),
+        ]
+        if let prometheus {
+            let export = prometheus.export
+            services.append(.init(service: MetricsEndpoint(
+                address: prometheus.address, export: export,
+                refresh: { export.refresh(inFlight: filter.messagesInFlight, classifierVersion: models.currentModel?.version) },
+                reactor: reactor, logger: logger
+            )))
+        }
+        // Stopped in reverse order: the milter first, then the last save of the counters, then the rest.
+        services.append(.init(service: CountersPersistence(file: countersFile, counters: counters, logger: logger)))
+        services.append(.init(service: milter, successTerminationBehavior: .gracefullyShutdownGroup))
+
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
         do {
             try await group.run()
         } catch {

@@ -76,14 +76,20 @@ public final class MessageFilter: Sendable {
     private let settings: Mutex<FilterSettings>
     private let models: ModelActor
     private let logger: Logger
-    public let counters = MessageCounters()
+    public let counters: MessageCounters
+    public let latency: LatencyStats
     private let inFlight = ManagedAtomic(0)
     private let openSessions = ManagedAtomic(0)
 
-    public init(settings: FilterSettings, models: ModelActor, logger: Logger) {
+    public init(
+        settings: FilterSettings, models: ModelActor, logger: Logger,
+        counters: MessageCounters = MessageCounters(), latency: LatencyStats = LatencyStats()
+    ) {
         self.settings = Mutex(settings)
         self.models = models
         self.logger = logger
+        self.counters = counters
+        self.latency = latency
     }
 
     public func update(_ settings: FilterSettings) {
@@ -175,7 +181,9 @@ public final class MessageFilter: Sendable {
         let ticket = ClassificationTicket(tokens: tokens, model: message.model, deadline: started.advanced(by: settings.deadline))
         models.submit(ticket)
         let outcome = ticket.wait()
-        let milliseconds = Self.milliseconds(started.duration(to: clock.now))
+        let waited = started.duration(to: clock.now)
+        latency.record(waited)
+        let milliseconds = Self.milliseconds(waited)
 
         switch outcome {
         case .success(let classification):
@@ -183,7 +191,7 @@ public final class MessageFilter: Sendable {
             let result = MessageOutcome.scanned(
                 verdict, policy: settings.policy, modelVersion: classification.modelVersion, headers: message.headers
             )
-            counters.recordScanned(spam: verdict.isSpam, rejected: verdict.action == .reject)
+            counters.record(MessageCounters.Outcome(verdict.action))
             logger.info("""
                 queue_id=\(id) verdict=\(verdict.isSpam ? "spam" : "ham") \
                 score=\(ScoreFormat.threeDecimals(Double(classification.score))) ms=\(milliseconds) \
@@ -194,7 +202,7 @@ public final class MessageFilter: Sendable {
             return result
         case .failure(let error):
             let result = MessageOutcome.unclassified(policy: settings.policy, headers: message.headers)
-            counters.recordUnclassified()
+            counters.record(error == .deadlineExceeded ? .timedOut : .failed)
             logger.warning("""
                 queue_id=\(id) verdict=unclassified error="\(error)" ms=\(milliseconds) action=\(result.action) \
                 on_error=\(settings.policy.onError.rawValue)

@@ -6,10 +6,16 @@ struct SpamguardCtl: AsyncParsableCommand {
         commandName: "spamguardctl",
         abstract: "Operate spamguard: inspect the running daemon; build, judge and debug classifiers.",
         discussion: """
+            Commands in "The running daemon" talk to spamguard over its control socket: --socket PATH, or \
+            [control] socket of --config (default /etc/spamguard/spamguard.conf). Anyone who can open the \
+            socket (root, the daemon's user and group) may read; only root and the daemon's user may reload. \
             Commands in "Inspecting text and models" work offline on files and a model directory \
             (Hugging Face gpt2 layout: config.json, model.safetensors, vocab.json, merges.txt).
+
+            \(DaemonExit.summary)
             """,
         groupedSubcommands: [
+            CommandGroup(name: "The running daemon", subcommands: [StatsCommand.self, ReloadCommand.self, StatusCommand.self, PingCommand.self]),
             CommandGroup(name: "Building and judging classifiers", subcommands: [TrainCommand.self, EvalCommand.self, ClassifyCommand.self]),
             CommandGroup(name: "Inspecting text and models", subcommands: [TextCommand.self, TokenizeCommand.self, LMLossCommand.self]),
         ]

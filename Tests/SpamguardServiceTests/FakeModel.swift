@@ -1,7 +1,7 @@
 import Dispatch
 import MailText
-import Synchronization
 import SpamguardService
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc

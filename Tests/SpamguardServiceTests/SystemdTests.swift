@@ -5,7 +5,7 @@ import Testing
 @Suite("systemd STATUS line and journal priorities")
 struct SystemdTests {
     @Test func statusLine() {
-        let counts = MessageCounters.Snapshot(scanned: 120, spam: 7, rejected: 2, unclassified: 1, skipped: 4)
+        let counts = MessageCounters.Snapshot(ham: 113, tagged: 5, rejected: 2, skipped: 4, failed: 1)
         #expect(SystemdStatusService.line(model: "v3", counts: counts)
             == "model v3: 120 scanned (7 spam, 2 rejected), 1 unclassified, 4 skipped")
         #expect(SystemdStatusService.line(model: nil, counts: .init())
@@ -33,10 +33,11 @@ struct SystemdTests {
 
     @Test func countersCount() {
         let counters = MessageCounters()
-        counters.recordScanned(spam: true, rejected: true)
-        counters.recordScanned(spam: false, rejected: false)
-        counters.recordUnclassified()
+        counters.record(.rejected)
+        counters.record(.ham)
+        counters.record(.failed)
         counters.recordSkipped()
-        #expect(counters.snapshot == .init(scanned: 2, spam: 1, rejected: 1, unclassified: 1, skipped: 1))
+        #expect(counters.snapshot == .init(ham: 1, rejected: 1, skipped: 1, failed: 1))
+        #expect(counters.snapshot.scanned == 2 && counters.snapshot.spam == 1 && counters.snapshot.unclassified == 1)
     }
 }
