@@ -19,7 +19,8 @@ public enum TrainingEvent: Sendable {
     /// Frozen-prefix features: `done` of `total` examples ready (cached or computed).
     case features(done: Int, total: Int)
     case step(epoch: Int, step: Int, totalSteps: Int, examplesPerSecond: Double, loss: Float)
-    /// The book's progress line, plus whether this is the best validation loss so far.
+    /// The book's progress line (losses and accuracies estimated on a few batches), and whether the epoch that
+    /// just ended set the best full-validation loss so far.
     case evaluation(epoch: Int, step: Int, trainLoss: Double, validationLoss: Double, trainAccuracy: Double, validationAccuracy: Double, best: Bool)
     case epochFinished(epoch: Int, seconds: Double)
 }
@@ -132,11 +133,17 @@ public final class Trainer {
                 events(.step(epoch: epoch, step: step, totalSteps: totalSteps,
                              examplesPerSecond: Double(examples) / Date().timeIntervalSince(start), loss: loss))
                 if step % settings.evalEvery == 0 {
-                    try evaluateProgress(epoch: epoch, step: step, train: trainIdx, validation: valIdx, labels: labels, best: &best)
+                    try reportProgress(epoch: epoch, step: step, train: trainIdx, validation: valIdx, labels: labels)
                 }
             }
-            if step % settings.evalEvery != 0 {
-                try evaluateProgress(epoch: epoch, step: step, train: trainIdx, validation: valIdx, labels: labels, best: &best)
+            // The best checkpoint is chosen on the full validation set, once per epoch.
+            var isBest = false
+            if settings.keepBest, !valIdx.isEmpty {
+                let loss = try predict(valIdx, labels: labels).1
+                if best == nil || loss < best!.loss { best = (loss, snapshot()); isBest = true }
+            }
+            if step % settings.evalEvery != 0 || isBest {
+                try reportProgress(epoch: epoch, step: step, train: trainIdx, validation: valIdx, labels: labels, isBest: isBest)
             }
             events(.epochFinished(epoch: epoch, seconds: Date().timeIntervalSince(epochStart)))
         }
@@ -165,26 +172,19 @@ public final class Trainer {
         }
     }
 
-    /// The progress line: losses and accuracies on the first `evalBatches` batches of train and validation
-    /// (the book's estimate), and the full validation loss for choosing the best checkpoint.
-    private func evaluateProgress(epoch: Int, step: Int, train: [Int], validation: [Int], labels: [Int],
-                                  best: inout (loss: Double, snapshot: [Float])?) throws {
+    /// The book's progress line: losses and accuracies estimated on the first `evalBatches` batches of train
+    /// and validation.
+    private func reportProgress(epoch: Int, step: Int, train: [Int], validation: [Int], labels: [Int], isBest: Bool = false) throws {
         let n = settings.evalBatches * settings.batchSize
-        let (trainP, trainLoss) = try predict(Array(train.prefix(n)), labels: labels)
-        let (valP, fullValLoss) = try predict(validation, labels: labels)
-        let valSample = Array(validation.prefix(n))
-        let valLoss = validation.isEmpty ? .nan : crossEntropy(Array(valP.prefix(n)), valSample.map { labels[$0] })
+        let trainSample = Array(train.prefix(n)), valSample = Array(validation.prefix(n))
+        let (trainP, trainLoss) = try predict(trainSample, labels: labels)
+        let (valP, valLoss) = try predict(valSample, labels: labels)
         func accuracy(_ p: [Float], _ idx: [Int]) -> Double {
             idx.isEmpty ? .nan : Double(zip(p, idx).filter { ($0.0 >= 0.5 ? 1 : 0) == labels[$0.1] }.count) / Double(idx.count)
         }
-        var isBest = false
-        if settings.keepBest, !validation.isEmpty, best == nil || fullValLoss < best!.loss {
-            best = (fullValLoss, snapshot())
-            isBest = true
-        }
         events(.evaluation(epoch: epoch, step: step, trainLoss: trainLoss, validationLoss: valLoss,
-                           trainAccuracy: accuracy(trainP, Array(train.prefix(n))),
-                           validationAccuracy: accuracy(Array(valP.prefix(n)), valSample), best: isBest))
+                           trainAccuracy: accuracy(trainP, trainSample), validationAccuracy: accuracy(valP, valSample),
+                           best: isBest))
     }
 
     private func crossEntropy(_ p: [Float], _ y: [Int]) -> Double {

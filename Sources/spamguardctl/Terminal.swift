@@ -57,6 +57,12 @@ func duration(_ seconds: Double) -> String {
     return s >= 3600 ? "\(s / 3600)h\(s % 3600 / 60)m" : s >= 60 ? "\(s / 60)m\(s % 60)s" : "\(s)s"
 }
 
+/// Prints a line and flushes it, so it lands in order with the progress bar on stderr even when piped.
+func say(_ line: String) {
+    print(line)
+    fflush(nil)
+}
+
 func warn(_ message: String) {
     FileHandle.standardError.write(Data("spamguardctl: \(message)\n".utf8))
 }

@@ -88,14 +88,14 @@ struct TrainCommand: ParsableCommand {
         let model = try GPTModel.load(directory: baseURL)
         let tokenizer = try GPT2Tokenizer.load(directory: baseURL)
         let baseHash = try sha256(file: baseURL.appendingPathComponent("model.safetensors"))
-        print("base \(base): \(model.config.layers) layers, \(model.config.channels) wide, sha256 \(baseHash.prefix(12))…; \(BLASSetup.coreName) kernels")
+        say("base \(base): \(model.config.layers) layers, \(model.config.channels) wide, sha256 \(baseHash.prefix(12))…; \(BLASSetup.coreName) kernels")
 
         // Data.
         var trainData = try load(train, "train")
         let valData: LoadedExamples
         if let val { valData = try load(val, "validation") } else {
             (trainData, valData) = trainData.split(holdOut: 0.1, seed: settings.seed)
-            print("validation: \(valData.examples.count) examples held out of the training data (seeded 10%)")
+            say("validation: \(valData.examples.count) examples held out of the training data (seeded 10%)")
         }
         let testData = try test.map { try load($0, "test") }
         let limit = settings.maxTokens.map { min($0, model.config.maxPositions) } ?? model.config.maxPositions
@@ -121,16 +121,16 @@ struct TrainCommand: ParsableCommand {
                 stepBar.update(step, total, extra: String(format: "epoch %d, %.1f ex/s, loss %.3f", epoch, rate, loss))
             case .evaluation(let epoch, let step, let tl, let vl, let ta, let va, let best):
                 stepBar.log(String(format: "Ep %d (Step %06d): Train loss %.3f, Val loss %.3f, Train acc %.2f%%, Val acc %.2f%%%@",
-                                   epoch, step, tl, vl, 100 * ta, 100 * va, best ? "  (best so far)" : ""))
+                                   epoch, step, tl, vl, 100 * ta, 100 * va, best ? "  (best validation loss so far)" : ""))
             case .epochFinished(let epoch, let seconds):
                 stepBar.log(String(format: "epoch %d took %.1f s", epoch, seconds))
             }
         }
-        print("training: \(trainSet.count) examples (\(trainSet.spamCount) spam), \(settings.epochs) epochs, batch \(settings.batchSize), " +
+        say("training: \(trainSet.count) examples (\(trainSet.spamCount) spam), \(settings.epochs) epochs, batch \(settings.batchSize), " +
               "lr \(settings.optimizer.learningRate), trainable blocks \(settings.scope), pooling \(settings.pooling.rawValue), balance \(settings.balance.rawValue)")
         let outcome = try trainer.train(trainSet, validation: valSet, test: testSet)
         stepBar.finish()
-        print(String(format: "trained in %.1f s (%.1f examples/s); frozen-prefix cache: %d reused, %d computed",
+        say(String(format: "trained in %.1f s (%.1f examples/s); frozen-prefix cache: %d reused, %d computed",
                      outcome.seconds, outcome.examplesPerSecond, outcome.featureCacheHits, outcome.featuresComputed))
 
         // Bundle.
@@ -147,8 +147,8 @@ struct TrainCommand: ParsableCommand {
             extraction: extraction, metrics: metrics,
             training: .init(settings: settings, sources: sources, summary: summaries, seconds: outcome.seconds, steps: outcome.steps, parentVersion: nil))
         let written = try ClassifierBundle.write(trainer.network, manifest: manifest, to: URL(fileURLWithPath: out))
-        print("wrote classifier \(written.version) to \(out)")
-        for name in ["train", "validation", "test"] { if let m = metrics[name] { print("  \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(m.summary)") } }
+        say("wrote classifier \(written.version) to \(out)")
+        for name in ["train", "validation", "test"] { if let m = metrics[name] { say("  \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(m.summary)") } }
     }
 
     func load(_ argument: String, _ name: String) throws -> LoadedExamples {
@@ -156,7 +156,7 @@ struct TrainCommand: ParsableCommand {
         for s in data.skipped.prefix(20) { warn("skipped \(s.origin): \(s.reason)") }
         if data.skipped.count > 20 { warn("… and \(data.skipped.count - 20) more skipped") }
         guard !data.examples.isEmpty else { throw DataError.empty(argument) }
-        print("\(name): \(data.examples.count) examples (\(data.spamCount) spam, \(data.hamCount) ham)\(data.skipped.isEmpty ? "" : ", \(data.skipped.count) skipped") from \(argument)")
+        say("\(name): \(data.examples.count) examples (\(data.spamCount) spam, \(data.hamCount) ham)\(data.skipped.isEmpty ? "" : ", \(data.skipped.count) skipped") from \(argument)")
         return data
     }
 }
