@@ -54,9 +54,12 @@ struct MessageInProgress {
     var headers = HeaderFacts()
     var bodyBytes = 0
     var queueID: String?
+    /// Marks the message in progress for the learning loop until this message is dropped.
+    let activity: MailActivity.Token
 
-    init(model: any ClassifierModel, queueID: String?) {
+    init(model: any ClassifierModel, queueID: String?, activity: MailActivity) {
         self.model = model
+        self.activity = activity.messageStarted()
         self.reader = MessageReader(options: model.extraction)
         self.queueID = queueID
     }
@@ -69,6 +72,8 @@ public final class MessageFilter: Sendable {
     private let models: ModelActor
     private let logger: Logger
     public let counters = MessageCounters()
+    /// Mail in progress and the time since the last message, for the learning loop.
+    public let activity = MailActivity()
     private let inFlight = ManagedAtomic(0)
 
     public init(settings: FilterSettings, models: ModelActor, logger: Logger) {
@@ -109,7 +114,7 @@ public final class MessageFilter: Sendable {
             logger.info("queue_id=\(id) verdict=unscanned reason=no-classifier action=accept")
             return .accept
         }
-        session.message = MessageInProgress(model: model, queueID: queueID)
+        session.message = MessageInProgress(model: model, queueID: queueID, activity: activity)
         return .continue
     }
 
@@ -193,7 +198,7 @@ public final class MessageFilter: Sendable {
     private func startMessageIfNeeded(_ session: MilterSession) -> Bool {
         if session.message != nil { return true }
         guard let model = models.currentModel else { return false }
-        session.message = MessageInProgress(model: model, queueID: nil)
+        session.message = MessageInProgress(model: model, queueID: nil, activity: activity)
         return true
     }
 
