@@ -14,15 +14,21 @@ public struct Daemon: Sendable {
     let loader: any ClassifierLoader
     let sink: LogSink
     let notifier = SystemdNotifier()
+    let makeExtension: DaemonExtensionFactory?
 
     /// - Parameters:
     ///   - configuration: already loaded from `configurationPath` (main loads it before detaching, so that
     ///     a bad file is reported on the terminal); reloads read the path again.
-    public init(configuration: Configuration, configurationPath: String, loader: any ClassifierLoader, sink: LogSink) {
+    ///   - extension: services built from the daemon's parts (the learning loop), run in the same group.
+    public init(
+        configuration: Configuration, configurationPath: String, loader: any ClassifierLoader, sink: LogSink,
+        extension makeExtension: DaemonExtensionFactory? = nil
+    ) {
         self.configuration = configuration
         self.configurationPath = configurationPath
         self.loader = loader
         self.sink = sink
+        self.makeExtension = makeExtension
     }
 
     public func run() async throws {
@@ -52,12 +58,15 @@ public struct Daemon: Sendable {
             }
         )
         let status = SystemdStatusService(notifier: notifier, models: models, counters: filter.counters, logger: logger)
+        let parts = DaemonParts(configuration: configuration, models: models, activity: filter.activity, loader: loader, logger: logger)
+        let extras = await makeExtension?(parts) ?? DaemonExtension()
 
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [
                 .init(service: models),
                 .init(service: status),
                 .init(service: reloader),
+            ] + extras.services.map { .init(service: $0) } + [
                 .init(service: milter, successTerminationBehavior: .gracefullyShutdownGroup),
             ],
             logger: logger
