@@ -43,16 +43,23 @@ let package = Package(
         .target(name: "Training", dependencies: [
             "GPT", "Tokenizer", "MailText", .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: fast),
+        // The learning loop: feedback intake, ledger, versioned classifier store, quality gate, idle-time finetuning.
+        .target(name: "Learning", dependencies: [
+            "SpamguardService", "Training", "GPT", "Tokenizer", "MailText",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
 
         // Thin executables.
         .executableTarget(name: "spamguard", dependencies: [
-            "GPT", "Tokenizer", "MailText", "SpamguardService",
+            "GPT", "Tokenizer", "MailText", "SpamguardService", "Learning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "spamguardctl", dependencies: [
-            "GPT", "Tokenizer", "MailText", "Training",
+            "GPT", "Tokenizer", "MailText", "Training", "SpamguardService", "Learning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -71,5 +78,10 @@ let package = Package(
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "GPT"]),
+        .testTarget(name: "LearningTests", dependencies: [
+            "Learning", "SpamguardService", "Training", "GPT",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
     ]
 )
