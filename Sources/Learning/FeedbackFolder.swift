@@ -71,9 +71,11 @@ public struct FeedbackFolder: Sendable {
     }
 
     /// Drops one message into the inbox for `label`, the way a mail system would: written under a hidden name,
-    /// fsync'd, then renamed into place, so the daemon never claims half a file. Returns its origin.
+    /// fsync'd, then renamed into place, so the daemon never claims half a file. Returns its origin. Creates the
+    /// folder if the daemon has not yet.
     @discardableResult
     public func drop(_ bytes: [UInt8], label: FeedbackLabel, name: String) throws(FileError) -> String {
+        if FileOperations.kind(inbox(label)) == .missing { try prepare() }
         let safe = String(name.split(separator: "/").last.map(String.init)?.map { $0.isLetter || $0.isNumber || "._-".contains($0) ? $0 : "_" } ?? [])
         let unique = "learn-\(Self.stamp())-\(safe.prefix(80))"
         try FileOperations.writeDurably(bytes, to: inbox(label) + "/" + unique, mode: 0o660)

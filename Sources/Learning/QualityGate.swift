@@ -8,8 +8,8 @@ import Training
 /// of new feedback kept out of training) and the new feedback itself. The candidate is promoted only if
 /// - its held-out accuracy does not fall by more than `maxAccuracyDrop`,
 /// - its held-out false-positive rate does not rise by more than `maxFalsePositiveRise`, and
-/// - it classifies the new feedback better: no more errors on it, and a lower loss (so that a run that merely
-///   keeps every error it had is not promoted).
+/// - it classifies the new feedback better: fewer errors on it — or, when the serving classifier already made
+///   none (feedback that confirms it), a lower loss.
 public struct QualityGate: Sendable, Equatable {
     /// A classifier's metrics on the two sets the gate looks at.
     public struct Evaluation: Sendable, Codable, Equatable {
@@ -66,7 +66,7 @@ public struct QualityGate: Sendable, Equatable {
         }
         let errorsNow = current.feedback.fp + current.feedback.fn, errorsNext = candidate.feedback.fp + candidate.feedback.fn
         let lossNow = current.feedback.loss ?? .infinity, lossNext = candidate.feedback.loss ?? .infinity
-        guard errorsNext <= errorsNow, lossNext < lossNow else {
+        guard errorsNext < errorsNow || (errorsNow == 0 && errorsNext == 0 && lossNext < lossNow) else {
             return .refuse(reason: "it does not classify the new feedback better: \(errorsNext) errors of \(candidate.feedback.count) "
                 + "(serving: \(errorsNow)), loss \(String(format: "%.4f", lossNext)) (serving: \(String(format: "%.4f", lossNow)))")
         }

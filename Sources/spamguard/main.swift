@@ -1,4 +1,5 @@
 // The spamguard milter daemon: parse the command line, read the configuration, run the daemon.
+import Learning
 import SpamguardService
 
 #if canImport(Glibc)
@@ -34,7 +35,12 @@ if command.foreground {
     sink = LogSink(destination: .syslog, level: configuration.logLevel)
 }
 
-let daemon = Daemon(configuration: configuration, configurationPath: command.config, loader: ClassifierLoaderStandIn(), sink: sink)
+// The serving classifier: the learning loop's store's `current` version once it has one, [model] classifier until then.
+let store = BundleStore(directory: LearningPaths(configuration).store)
+let daemon = Daemon(
+    configuration: configuration, configurationPath: command.config, loader: BundleClassifierLoader(store: store), sink: sink,
+    extension: LearningAssembly.extension(store: store)
+)
 MainThread.run {
     do {
         try await daemon.run()

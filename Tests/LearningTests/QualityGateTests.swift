@@ -52,10 +52,18 @@ struct QualityGateTests {
     }
 
     @Test func aCandidateThatDoesNotClassifyTheFeedbackBetterIsRefused() {
-        let sameErrors = QualityGate.Evaluation(heldOut: current.heldOut, feedback: metrics(tp: 2, fp: 3, tn: 7, fn: 8, loss: 1.6))
-        #expect(!gate.judge(current: current, candidate: sameErrors).promotes)
+        let sameErrors = QualityGate.Evaluation(heldOut: current.heldOut, feedback: metrics(tp: 2, fp: 3, tn: 7, fn: 8, loss: 1.2))
+        #expect(!gate.judge(current: current, candidate: sameErrors).promotes, "a lower loss alone is not better while errors remain")
         let moreErrors = QualityGate.Evaluation(heldOut: current.heldOut, feedback: metrics(tp: 1, fp: 3, tn: 7, fn: 9, loss: 1.0))
         #expect(gate.judge(current: current, candidate: moreErrors).reason.hasPrefix("it does not classify the new feedback better: 12 errors of 20 (serving: 11)"))
+    }
+
+    @Test func feedbackThatConfirmsTheServingClassifierNeedsALowerLoss() {
+        let confirmed = QualityGate.Evaluation(heldOut: current.heldOut, feedback: metrics(tp: 5, fp: 0, tn: 5, fn: 0, loss: 0.3))
+        let surer = QualityGate.Evaluation(heldOut: current.heldOut, feedback: metrics(tp: 5, fp: 0, tn: 5, fn: 0, loss: 0.1))
+        let lessSure = QualityGate.Evaluation(heldOut: current.heldOut, feedback: metrics(tp: 5, fp: 0, tn: 5, fn: 0, loss: 0.4))
+        #expect(gate.judge(current: confirmed, candidate: surer).promotes)
+        #expect(!gate.judge(current: confirmed, candidate: lessSure).promotes)
     }
 
     @Test func nothingToJudgeOnIsARefusal() {

@@ -41,3 +41,10 @@ func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async thr
         Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
     }
 }
+
+/// Prints everything: for looking into a failing test.
+let loud: Logger = {
+    var logger = Logger(label: "test") { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = .trace
+    return logger
+}()
