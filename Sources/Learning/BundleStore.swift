@@ -82,10 +82,12 @@ public final class BundleStore: Sendable {
 
     // MARK: Changing
 
-    /// A fresh directory to write a bundle into; pass it to `promote` or `keepCandidate`.
-    public func makeStagingDirectory() throws(FileError) -> String {
+    /// A fresh directory to write a bundle into (`staging/<name>`, emptied if a crash left one); pass it to
+    /// `promote` or `keepCandidate`.
+    public func makeStagingDirectory(named name: String? = nil) throws(FileError) -> String {
         try FileOperations.createDirectories(stagingDirectory)
-        let path = stagingDirectory + "/" + FeedbackFolder.stamp()
+        let path = stagingDirectory + "/" + (name ?? FeedbackFolder.stamp())
+        try FileOperations.remove(path)
         guard mkdir(path, 0o750) == 0 else { throw FileError("mkdir", path) }
         return path
     }
@@ -99,7 +101,10 @@ public final class BundleStore: Sendable {
     }
 
     /// Repairs what a crash can leave: half-written bundles in `staging/`, a temporary link, version
-    /// directories without a manifest, a `current` that names nothing usable. Run at start.
+    /// directories without a manifest. A `current` link naming no complete version (which only a hand can
+    /// cause) is pointed at the newest complete one. No link is left alone: a promotion that a crash cut short
+    /// before its link was renamed leaves its version stored but not serving — the previous classifier serves.
+    /// Run at start.
     @discardableResult
     public func recover() throws -> Recovery {
         try changing { () throws -> Recovery in
@@ -118,7 +123,7 @@ public final class BundleStore: Sendable {
                 }
             }
             let hasLink = FileOperations.kind(currentLink) != .missing
-            if currentVersion == nil, hasLink || !versions().isEmpty, let newest = versions().last {
+            if currentVersion == nil, hasLink, let newest = versions().last {
                 try pointCurrent(at: newest)
                 recovery.repointedTo = newest
             }
@@ -144,7 +149,7 @@ public final class BundleStore: Sendable {
     public func adopt(bundle: String, version: String) throws {
         try changing { () throws in
             guard !isComplete(directory(of: version)) else { return }
-            let staged = try makeStagingDirectory()
+            let staged = try makeStagingDirectory(named: "adopt-" + FeedbackFolder.stamp())
             for name in try FileOperations.names(in: bundle) where !name.hasPrefix(".") {
                 let bytes = try FileOperations.readOrThrow(bundle + "/" + name)
                 // The manifest last, so that a bundle with a manifest is complete.
@@ -203,9 +208,11 @@ public final class BundleStore: Sendable {
         try FileOperations.syncDirectory(stagingDirectory)
     }
 
-    /// Switches `current` atomically: a new link under a temporary name, renamed over the old one.
+    /// Switches `current` atomically: a new link under a temporary name, renamed over the old one. (One name
+    /// will do: changes hold the store's lock, and a crash's leftover is replaced.)
     private func pointCurrent(at version: String) throws(FileError) {
-        let temporary = directory + "/.current.\(FeedbackFolder.stamp())"
+        let temporary = directory + "/.current.new"
+        try FileOperations.remove(temporary)
         guard symlink("versions/" + version, temporary) == 0 else { throw FileError("symlink", temporary) }
         do {
             try FileOperations.rename(temporary, to: currentLink)
@@ -230,7 +237,8 @@ public final class BundleStore: Sendable {
         try threadLock.withLock { _ throws -> R in
             try FileOperations.createDirectories(directory)
             let lockPath = directory + "/.lock"
-            let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+            // Read-only is enough for flock; 0644 so that whoever makes it, the daemon's user can open it.
+            let fd = open(lockPath, O_RDONLY | O_CREAT | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw FileError("open", lockPath) }
             defer { close(fd) }
             guard flock(fd, LOCK_EX) == 0 else { throw FileError("lock", lockPath) }

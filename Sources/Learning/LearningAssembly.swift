@@ -31,7 +31,7 @@ public enum LearningAssembly {
             settings: LearningLoop.Settings(parts.configuration, paths: paths), intake: intake, store: store,
             pace: TrainingPace(activity: parts.activity), board: LearningBoard(), models: parts.models, loader: parts.loader,
             activity: parts.activity, logger: parts.logger)
-        let catalog = ModelCatalog(store: store, ledger: ledger, configured: parts.configuration.model.classifier)
+        let catalog = ModelCatalog(store: store, configured: parts.configuration.model.classifier)
         return (loop, LearningControl(loop: loop, catalog: catalog, logger: parts.logger))
     }
 }

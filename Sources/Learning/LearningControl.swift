@@ -36,11 +36,12 @@ public actor LearningControl: LearningOperations {
     }
 
     public func models() -> ModelList {
-        catalog.list()
+        catalog.list(loop.ledger.state)
     }
 
     public func rollback(to version: String?) async throws -> RollbackReport {
-        let (from, to) = try catalog.rollback(to: version)
+        let (from, to) = try catalog.store.rollback(to: version)
+        try loop.ledger.recordServing(ServingRecord(version: to, previous: from, reason: "rollback", time: Date()))
         logger.notice("learning: rollback from \(from ?? "none") to \(to)")
         await loop.swapServingModel()
         return RollbackReport(from: from, to: to, applied: loop.models?.currentModel?.version == to)
@@ -62,20 +63,25 @@ public actor LearningControl: LearningOperations {
     }
 
     public func learningStatus() -> LearningStatus {
-        let state = loop.ledger.state
-        var feedback = LearningStatus.Feedback()
+        var activity = board.activity
+        if pace.isWaitingForMail { activity += ", paused for mail" } else if pace.isPaused { activity += ", paused" }
+        return LearningStatus(state: loop.ledger.state, folder: folder, serving: catalog.servingCreated(),
+                              paused: pace.isPaused, activity: activity)
+    }
+}
+
+extension LearningStatus {
+    /// The learning part of `stats`, from the ledger, the feedback folder and the serving version.
+    public init(state: LedgerState, folder: FeedbackFolder, serving: (version: String, created: Date)?, paused: Bool, activity: String) {
+        var feedback = Feedback()
         feedback.waiting = (try? folder.waiting().count) ?? 0
         feedback.untrained = state.untrained.count
         feedback.learned = state.learned
         feedback.duplicates = state.duplicates
         feedback.relabeled = state.relabeled
         feedback.rejected = state.rejected
-        let serving = catalog.servingCreated()
-        var activity = board.activity
-        if pace.isWaitingForMail { activity += ", paused for mail" } else if pace.isPaused { activity += ", paused" }
-        return LearningStatus(enabled: true, paused: pace.isPaused, activity: activity, feedback: feedback,
-                              lastRun: state.lastRun.map(LearningStatus.Run.init), servingVersion: serving?.version,
-                              servingCreated: serving?.created)
+        self.init(enabled: true, paused: paused, activity: activity, feedback: feedback, lastRun: state.lastRun.map(Run.init),
+                  servingVersion: serving?.version, servingCreated: serving?.created)
     }
 }
 

@@ -227,7 +227,7 @@ public final class LearningLoop: Service, Sendable {
         let start = clock.now
         var staging: String?
         do {
-            let output = try await thread.run { try store.makeStagingDirectory() }
+            let output = try await thread.run { try store.makeStagingDirectory(named: "run-\(runID)") }
             staging = output
             let plan = CandidateTraining.Plan(runID: runID, parent: parent, base: settings.location.base, feedback: feedback,
                                               holdoutPercent: settings.holdoutPercent, replayRatio: settings.replayRatio,

@@ -109,12 +109,14 @@ public final class Ledger: Sendable {
         deinit { close(fd) }
     }
 
-    /// Opens (creating) the ledger at `path` and replays it.
-    public init(path: String, logger: Logger) throws(FileError) {
+    /// Opens the ledger at `path` and replays it. `create`: make the file (and its directory) if missing —
+    /// the daemon does; `spamguardctl` appends only to a ledger the daemon made, so that it never leaves files
+    /// the daemon's user cannot write.
+    public init(path: String, create: Bool = true, logger: Logger) throws(FileError) {
         self.path = path
         self.logger = logger
-        try FileOperations.createDirectories((path as NSString).deletingLastPathComponent)
-        let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        if create { try FileOperations.createDirectories((path as NSString).deletingLastPathComponent) }
+        let fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | (create ? O_CREAT : 0), 0o640)
         guard fd >= 0 else { throw FileError("open", path) }
         let state: LedgerState
         do {
@@ -184,23 +186,35 @@ public final class Ledger: Sendable {
         storage.state.apply((try? Self.decoder.decode(LedgerRecord.self, from: Data(line.dropLast()))) ?? record)
     }
 
+    /// What the ledger at `path` says, read without changing anything (`spamguardctl` working offline): no file
+    /// is an empty ledger, a torn last line is ignored rather than cut off.
+    public static func read(path: String, logger: Logger) throws(FileError) -> LedgerState {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return LedgerState() }
+            throw FileError("open", path)
+        }
+        defer { close(fd) }
+        guard flock(fd, LOCK_SH) == 0 else { throw FileError("lock", path) }
+        defer { flock(fd, LOCK_UN) }
+        return replay(try readAll(fd: fd, path: path), path: path, logger: logger).state
+    }
+
     /// Reads every record, cutting a torn last line off the file.
     private static func replay(fd: Int32, path: String, logger: Logger) throws(FileError) -> LedgerState {
         guard flock(fd, LOCK_EX) == 0 else { throw FileError("lock", path) }
         defer { flock(fd, LOCK_UN) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        var offset: off_t = 0
-        while true {
-            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FileError("read", path)
-            }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[..<n])
-            offset += off_t(n)
+        let bytes = try readAll(fd: fd, path: path)
+        let (state, end) = replay(bytes, path: path, logger: logger)
+        if end < bytes.count {
+            logger.warning("ledger \(path): cutting off a torn last line (\(bytes.count - end) bytes) left by a crash")
+            guard ftruncate(fd, off_t(end)) == 0, fsync(fd) == 0 else { throw FileError("truncate", path) }
         }
+        return state
+    }
+
+    /// The state the complete lines of `bytes` describe, and where the last complete line ends.
+    private static func replay(_ bytes: [UInt8], path: String, logger: Logger) -> (state: LedgerState, end: Int) {
         var state = LedgerState()
         let decoder = decoder
         var lineStart = 0, lineNumber = 0, skipped = 0
@@ -216,12 +230,25 @@ public final class Ledger: Sendable {
                 logger.error("ledger \(path): line \(lineNumber) is not a record and is ignored: \(error)")
             }
         }
-        if lineStart < bytes.count {
-            logger.warning("ledger \(path): cutting off a torn last line (\(bytes.count - lineStart) bytes) left by a crash")
-            guard ftruncate(fd, off_t(lineStart)) == 0, fsync(fd) == 0 else { throw FileError("truncate", path) }
-        }
         logger.debug("ledger \(path): \(lineNumber) records replayed\(skipped > 0 ? ", \(skipped) ignored" : "")")
-        return state
+        return (state, lineStart)
+    }
+
+    private static func readAll(fd: Int32, path: String) throws(FileError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var offset: off_t = 0
+        while true {
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileError("read", path)
+            }
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[..<n])
+            offset += off_t(n)
+        }
+        return bytes
     }
 
     private static var encoder: JSONEncoder {

@@ -98,3 +98,20 @@ struct BundleStoreTests {
         #expect(store.versions() == ["20240101-000000-a"])
     }
 }
+
+@Suite("BundleStore: a promotion cut short between its renames")
+struct InterruptedPromotionTests {
+    @Test func withoutACurrentLinkNothingIsPromotedByRecovery() throws {
+        let dir = try temporaryDirectory()
+        defer { remove(dir) }
+        let store = BundleStore(directory: dir)
+        // The version was renamed into versions/, the link never made: the configured classifier still serves.
+        let staged = try store.makeStagingDirectory(named: "run-1")
+        try write("{}", to: staged + "/manifest.json")
+        try FileManager.default.createDirectory(atPath: dir + "/versions", withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: staged, toPath: dir + "/versions/20240101-000000-a")
+        let recovery = try store.recover()
+        #expect(recovery.repointedTo == nil)
+        #expect(store.currentVersion == nil)
+    }
+}
