@@ -53,16 +53,23 @@ let package = Package(
         .target(name: "Training", dependencies: [
             "GPT", "Tokenizer", "MailText", .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: fast),
+        // The learning loop: feedback intake, ledger, versioned classifier store, quality gate, idle-time finetuning.
+        .target(name: "Learning", dependencies: [
+            "SpamguardService", "ControlProtocol", "Training", "GPT", "Tokenizer", "MailText",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
 
         // Thin executables.
         .executableTarget(name: "spamguard", dependencies: [
-            "GPT", "Tokenizer", "MailText", "Training", "SpamguardService",
+            "GPT", "Tokenizer", "MailText", "Training", "SpamguardService", "Learning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "spamguardctl", dependencies: [
-            "GPT", "Tokenizer", "MailText", "Training", "ControlProtocol", "SpamguardService",
+            "GPT", "Tokenizer", "MailText", "Training", "ControlProtocol", "SpamguardService", "Learning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -86,5 +93,10 @@ let package = Package(
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
         // Starts the real `spamguard` and drives it with miltertest, spamguardctl and curl (see scripts/setup).
         .testTarget(name: "ControlEndToEndTests", dependencies: ["ControlProtocol", "Training"], exclude: ["miltertest"]),
+        .testTarget(name: "LearningTests", dependencies: [
+            "Learning", "SpamguardService", "Training", "GPT",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
     ]
 )

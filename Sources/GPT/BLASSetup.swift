@@ -23,7 +23,14 @@ public enum BLASSetup {
     public static func useOpenBLASThreads() { openblas_set_num_threads(Int32(ProcessInfo.processInfo.activeProcessorCount)) }
 
     /// The engine's threading: OpenBLAS on the calling thread, the engine splitting work across cores itself.
-    public static func useEngineThreads() { openblas_set_num_threads(1); _ = Kernels.threads }
+    public static func useEngineThreads() { openblas_set_num_threads(1); _ = Kernels.allThreads }
+
+    /// Runs `body` with the engine's kernels on the calling thread only: no work is handed to Dispatch workers,
+    /// so a background job on a low-priority thread (the learning loop's finetuning) stays on that thread and
+    /// leaves the other cores to latency-sensitive work. Other threads are not affected.
+    public static func withKernelsOnCallingThread<R>(_ body: () throws -> R) rethrows -> R {
+        try Kernels.callingThreadOnly.with(body)
+    }
 
     public static var coreName: String { String(cString: openblas_get_corename()) }
     public static var threads: Int { Int(openblas_get_num_threads()) }

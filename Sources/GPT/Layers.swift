@@ -189,7 +189,7 @@ private func softmaxCausal(_ s: UnsafeMutablePointer<Float>, T: Int) {
 }
 
 /// Floats of scratch `attentionBackward` needs: one T×T matrix per kernel thread.
-func attentionBackwardScratchCount(maxLength T: Int) -> Int { Kernels.threads * T * T }
+func attentionBackwardScratchCount(maxLength T: Int) -> Int { Kernels.allThreads * T * T }
 
 /// dqkv[N,3C] = gradient of the attention w.r.t. q|k|v (OVERWRITTEN: attention is qkv's only consumer).
 /// scratch holds `attentionBackwardScratchCount` floats.

@@ -95,10 +95,38 @@ import Dispatch
 /// OpenBLAS runs each call on the calling thread. OpenBLAS's own pool busy-waits for a while after every
 /// call, which on a 2-core machine steals a core from the elementwise passes between GEMMs.
 enum Kernels {
-    static let threads: Int = {
+    static let allThreads: Int = {
         openblas_set_num_threads(1)
         return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }()
+
+    /// The threads a kernel called on this thread splits its work across: 1 inside
+    /// `BLASSetup.withKernelsOnCallingThread`, every core otherwise.
+    static var threads: Int { callingThreadOnly.isSet ? 1 : allThreads }
+
+    /// Set on a thread whose kernels must not fan out to Dispatch workers.
+    static let callingThreadOnly = ThreadFlag()
+}
+
+/// A per-thread flag (a pthread key): kernels read it once per call, so it costs a few nanoseconds.
+final class ThreadFlag: Sendable {
+    private let key: pthread_key_t
+
+    init() {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        self.key = key
+    }
+
+    var isSet: Bool { pthread_getspecific(key) != nil }
+
+    /// Sets the flag on the calling thread for the duration of `body`.
+    func with<R>(_ body: () throws -> R) rethrows -> R {
+        let previous = pthread_getspecific(key)
+        pthread_setspecific(key, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(key, previous) }
+        return try body()
+    }
 }
 
 /// Row-major C[M,N] = alpha·op(A)·op(B) + beta·C, split by columns of C across the kernel threads.

@@ -51,6 +51,32 @@ public struct Configuration: Sendable, Equatable {
         public func covers(_ address: IPAddress) -> Bool { networks.contains { $0.contains(address) } }
     }
 
+    /// The learning loop (`[feedback]`): where corrections arrive, when to retrain, what a candidate must pass.
+    public struct Feedback: Sendable, Equatable {
+        /// Off: feedback is neither taken in nor learned from.
+        public var enabled = true
+        /// Holds `spam/` and `ham/` (plain files or Maildirs); default `<state.dir>/feedback`.
+        public var directory = "/var/lib/spamguard/feedback"
+        /// No mail for this long counts as idle: the time to retrain.
+        public var idleSeconds = 300.0
+        /// Retrain only when at least this many labels have arrived since the last training run.
+        public var minNewExamples = 20
+        /// Classifier versions kept for `spamguardctl rollback` (the serving one always stays).
+        public var keepVersions = 5
+        /// Learned and rejected feedback files are deleted after this many days (their ledger records stay).
+        public var retentionDays = 30
+        /// Feedback files larger than this are rejected.
+        public var maxMessageBytes = 10 << 20
+        /// A candidate is refused when its accuracy on held-out data falls by more than this (a fraction).
+        public var maxAccuracyDrop = 0.005
+        /// A candidate is refused when its false-positive rate on held-out data rises by more than this.
+        public var maxFalsePositiveRise = 0.002
+        /// Percent of each run's new feedback held out of training to judge the candidate on.
+        public var holdoutPercent = 20
+        /// Examples of the original training data replayed per feedback example, so the model does not forget.
+        public var replayRatio = 3.0
+    }
+
     public var milter = Milter()
     public var model = Model()
     public var batching = Batching()
@@ -63,6 +89,7 @@ public struct Configuration: Sendable, Equatable {
     /// Where the daemon keeps state (models, classifier bundles, feedback).
     public var stateDirectory = "/var/lib/spamguard"
     public var logLevel: Logger.Level = .info
+    public var feedback = Feedback()
 
     /// The built-in defaults.
     public init() {}
@@ -92,7 +119,7 @@ public struct Configuration: Sendable, Equatable {
             throw ConfigurationError(file: file, "not valid TOML: \(error)")
         }
 
-        let sections = ["milter", "model", "batching", "policy", "control", "metrics", "state", "log"]
+        let sections = ["milter", "model", "batching", "policy", "control", "metrics", "state", "log", "feedback"]
         for key in document.keys.sorted() where !sections.contains(key) {
             throw ConfigurationError(file: file, key: key, "unknown section (known: \(sections.joined(separator: ", ")))")
         }
@@ -181,6 +208,20 @@ public struct Configuration: Sendable, Equatable {
         self.stateDirectory = try state.string("dir", default: self.stateDirectory)
         try state.rejectUnknownKeys()
 
+        var feedback = try TOMLSectionReader(document: document, section: "feedback", file: file)
+        self.feedback.enabled = try feedback.bool("enabled", default: self.feedback.enabled)
+        self.feedback.directory = try feedback.string("dir", default: self.stateDirectory + "/feedback")
+        self.feedback.idleSeconds = try feedback.number("idle_seconds", default: self.feedback.idleSeconds, atLeast: 0)
+        self.feedback.minNewExamples = try feedback.int("min_new_examples", default: self.feedback.minNewExamples, in: 1...1_000_000)
+        self.feedback.keepVersions = try feedback.int("keep_versions", default: self.feedback.keepVersions, in: 1...1000)
+        self.feedback.retentionDays = try feedback.int("retention_days", default: self.feedback.retentionDays, in: 0...36500)
+        self.feedback.maxMessageBytes = try feedback.int("max_message_bytes", default: self.feedback.maxMessageBytes, in: 1...(1 << 30))
+        self.feedback.maxAccuracyDrop = try feedback.number("max_accuracy_drop", default: self.feedback.maxAccuracyDrop, atLeast: 0)
+        self.feedback.maxFalsePositiveRise = try feedback.number("max_fpr_rise", default: self.feedback.maxFalsePositiveRise, atLeast: 0)
+        self.feedback.holdoutPercent = try feedback.int("holdout_percent", default: self.feedback.holdoutPercent, in: 0...90)
+        self.feedback.replayRatio = try feedback.number("replay_ratio", default: self.feedback.replayRatio, atLeast: 0)
+        try feedback.rejectUnknownKeys()
+
         var log = try TOMLSectionReader(document: document, section: "log", file: file)
         let level = try log.string("level", default: self.logLevel.rawValue)
         try log.rejectUnknownKeys()
@@ -193,6 +234,7 @@ public struct Configuration: Sendable, Equatable {
         for (key, path) in [
             ("model.base", self.model.base), ("model.classifier", self.model.classifier),
             ("control.socket", self.controlSocket), ("state.dir", self.stateDirectory),
+            ("feedback.dir", self.feedback.directory),
         ] where !path.hasPrefix("/") {
             throw ConfigurationError(file: file, key: key, "must be an absolute path, found \"\(path)\"")
         }

@@ -22,15 +22,21 @@ public struct Daemon: Sendable {
     let loader: any ClassifierLoader
     let sink: LogSink
     let notifier = SystemdNotifier()
+    let makeExtension: DaemonExtensionFactory?
 
     /// - Parameters:
     ///   - configuration: already loaded from `configurationPath` (main loads it before detaching, so that
     ///     a bad file is reported on the terminal); reloads read the path again.
-    public init(configuration: Configuration, configurationPath: String, loader: any ClassifierLoader, sink: LogSink) {
+    ///   - extension: services built from the daemon's parts (the learning loop), run in the same group.
+    public init(
+        configuration: Configuration, configurationPath: String, loader: any ClassifierLoader, sink: LogSink,
+        extension makeExtension: DaemonExtensionFactory? = nil
+    ) {
         self.configuration = configuration
         self.configurationPath = configurationPath
         self.loader = loader
         self.sink = sink
+        self.makeExtension = makeExtension
     }
 
     public func run() async throws {
@@ -68,6 +74,8 @@ public struct Daemon: Sendable {
             }
         )
         let status = SystemdStatusService(notifier: notifier, models: models, counters: filter.counters, logger: logger)
+        let parts = DaemonParts(configuration: configuration, models: models, activity: filter.activity, loader: loader, logger: logger)
+        let extras = await makeExtension?(parts) ?? DaemonExtension()
 
         // The control and metrics sockets wait for readiness on one epoll thread, never on the cooperative pool.
         let reactor = try SocketReactor()
@@ -94,6 +102,7 @@ public struct Daemon: Sendable {
                 reactor: reactor, logger: logger
             )))
         }
+        services += extras.services.map { .init(service: $0) }
         // Stopped in reverse order: the milter first, then the last save of the counters, then the rest.
         services.append(.init(service: CountersPersistence(file: countersFile, counters: counters, logger: logger)))
         services.append(.init(service: milter, successTerminationBehavior: .gracefullyShutdownGroup))

@@ -62,9 +62,12 @@ struct MessageInProgress {
     var headers = HeaderFacts()
     var bodyBytes = 0
     var queueID: String?
+    /// Marks the message in progress for the learning loop until this message is dropped.
+    let activity: MailActivity.Token
 
-    init(model: any ClassifierModel, queueID: String?) {
+    init(model: any ClassifierModel, queueID: String?, activity: MailActivity) {
         self.model = model
+        self.activity = activity.messageStarted()
         self.reader = MessageReader(options: model.extraction)
         self.queueID = queueID
     }
@@ -78,6 +81,8 @@ public final class MessageFilter: Sendable {
     private let logger: Logger
     public let counters: MessageCounters
     public let latency: LatencyStats
+    /// Mail in progress and the time since the last message, for the learning loop.
+    public let activity = MailActivity()
     private let inFlight = ManagedAtomic(0)
     private let openSessions = ManagedAtomic(0)
 
@@ -133,7 +138,7 @@ public final class MessageFilter: Sendable {
             logger.info("queue_id=\(id) verdict=unscanned reason=no-classifier action=accept")
             return .accept
         }
-        session.message = MessageInProgress(model: model, queueID: queueID)
+        session.message = MessageInProgress(model: model, queueID: queueID, activity: activity)
         return .continue
     }
 
@@ -228,7 +233,7 @@ public final class MessageFilter: Sendable {
     private func startMessageIfNeeded(_ session: MilterSession) -> Bool {
         if session.message != nil { return true }
         guard let model = models.currentModel else { return false }
-        session.message = MessageInProgress(model: model, queueID: nil)
+        session.message = MessageInProgress(model: model, queueID: nil, activity: activity)
         return true
     }
 

@@ -62,6 +62,12 @@ public struct Example: Sendable {
     public var origin: String   // file, file:line or mbox#n
     public var content: Content
 
+    public init(label: Int, origin: String, content: Content) {
+        self.label = label
+        self.origin = origin
+        self.content = content
+    }
+
     /// The text the model reads.
     public func text(_ options: ExtractionOptions) -> String {
         switch content {
@@ -75,6 +81,7 @@ public struct Example: Sendable {
 public struct LoadedExamples: Sendable {
     public var examples: [Example] = []
     public var skipped: [(origin: String, reason: String)] = []
+    public init(examples: [Example] = []) { self.examples = examples }
     public var spamCount: Int { examples.reduce(0) { $0 + $1.label } }
     public var hamCount: Int { examples.count - spamCount }
 }

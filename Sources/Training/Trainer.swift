@@ -38,6 +38,10 @@ public struct TrainingOutcome: Sendable {
     /// Seconds spent making the frozen-prefix features (0 when all came from the cache); not part of `seconds`.
     public var featureSeconds: Double
     public var maxTokens: Int
+    /// The starting classifier's metrics on validation and test, measured before the first step; set only when
+    /// the trainer starts from an existing classifier's head (the learning loop judges a candidate against them).
+    public var initialValidation: Metrics?
+    public var initialTest: Metrics?
 }
 
 /// Finetunes a GPT-2 classifier: the chapter-6 loop (AdamW, periodic evaluation, best checkpoint) over
@@ -49,6 +53,11 @@ public final class Trainer {
     private let padToken: Int32
     private let events: (TrainingEvent) -> Void
     private var sequences: [[Int32]] = []   // every example of every split, prepared (truncated / padded)
+    private let startsFromClassifier: Bool
+
+    /// Called before every optimizer step and every batch of features or predictions. A background trainer blocks
+    /// here to pause (while mail is being classified) and throws to stop; the default does nothing.
+    public var checkpoint: () throws -> Void = {}
 
     /// - Parameters:
     ///   - head: start from an existing classifier's head (the learning loop); nil = a fresh random head.
@@ -60,6 +69,7 @@ public final class Trainer {
         self.settings = settings
         self.padToken = padToken
         self.events = events
+        startsFromClassifier = head != nil
         network = ClassifierNetwork(model: model, scope: settings.scope, head: head, seed: settings.seed)
         let frozen = settings.scope.firstTrainableBlock(layers: model.config.layers)
         store = settings.scope == .all || !cacheFrozenPrefix ? nil
@@ -103,7 +113,7 @@ public final class Trainer {
         if let store {
             let C = network.model.config.channels
             try store.prepare(sequences, featureCount: { settings.scope == .headOnly ? C : $0.count * C },
-                              batchSize: 8, compute: { try network.frozenFeatures($0) },
+                              batchSize: 8, compute: { try checkpoint(); return try network.frozenFeatures($0) },
                               progress: { events(.features(done: $0, total: $1)) })
         }
         let featureSeconds = Date().timeIntervalSince(featureStart)
@@ -120,6 +130,15 @@ public final class Trainer {
         }
         optimizer.addGroup(values: network.head, gradients: network.headGradients)
 
+        func metrics(_ idx: [Int]) throws -> Metrics {
+            let (p, loss) = try predict(idx, labels: labels)
+            return Metrics(probabilities: p, labels: idx.map { labels[$0] }, loss: loss)
+        }
+        var initial: (validation: Metrics, test: Metrics?)?
+        if startsFromClassifier {
+            initial = (try metrics(valIdx), testIdx.isEmpty ? nil : try metrics(testIdx))
+        }
+
         let stepsPerEpoch = (train.count + settings.batchSize - 1) / settings.batchSize
         let totalSteps = stepsPerEpoch * settings.epochs
         var best: (loss: Double, snapshot: [Float])?
@@ -131,6 +150,7 @@ public final class Trainer {
             for b in stride(from: 0, to: order.count, by: settings.batchSize) {
                 let batch = Array(order[b..<min(b + settings.batchSize, order.count)])
                 let y = batch.map { labels[$0] }
+                try checkpoint()
                 network.zeroGradients()
                 let (loss, _) = try withInput(batch) { try network.forwardBackward($0, labels: y, weights: y.map { classWeights[$0] }) }
                 optimizer.update(learningRate: learningRate(step: step, total: totalSteps))
@@ -155,16 +175,13 @@ public final class Trainer {
         }
         let seconds = Date().timeIntervalSince(start)
         if settings.keepBest, let best { restore(best.snapshot) }
-        func metrics(_ idx: [Int]) throws -> Metrics {
-            let (p, loss) = try predict(idx, labels: labels)
-            return Metrics(probabilities: p, labels: idx.map { labels[$0] }, loss: loss)
-        }
         return TrainingOutcome(train: try metrics(trainIdx), validation: try metrics(valIdx),
                                test: testIdx.isEmpty ? nil : try metrics(testIdx),
                                steps: step, seconds: seconds, examplesPerSecond: Double(examples) / seconds,
                                bestValidationLoss: settings.keepBest ? best?.loss : nil,
                                featureCacheHits: store?.hits ?? 0, featuresComputed: store?.computed ?? 0,
-                               featureSeconds: featureSeconds, maxTokens: maxTokens)
+                               featureSeconds: featureSeconds, maxTokens: maxTokens,
+                               initialValidation: initial?.validation, initialTest: initial?.test)
     }
 
     private func learningRate(step: Int, total: Int) -> Float {
@@ -205,6 +222,7 @@ public final class Trainer {
         out.reserveCapacity(idx.count)
         for b in stride(from: 0, to: idx.count, by: 16) {
             let batch = Array(idx[b..<min(b + 16, idx.count)])
+            try checkpoint()
             out += try withInput(batch) { try network.probabilities($0) }.map { $0[1] }
         }
         return (out, crossEntropy(out, idx.map { labels[$0] }))

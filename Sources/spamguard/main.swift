@@ -1,5 +1,6 @@
 // The spamguard milter daemon: parse the command line, read the configuration, run the daemon.
 import GPT
+import Learning
 import SpamguardService
 
 #if canImport(Glibc)
@@ -43,7 +44,12 @@ if command.foreground {
 BLASSetup.useEngineThreads()
 sink.makeLogger().info("\(blas); OpenBLAS now runs \(BLASSetup.threads) thread per call, the engine splits the work")
 
-let daemon = Daemon(configuration: configuration, configurationPath: command.config, loader: TrainedClassifierLoader(), sink: sink)
+// The serving classifier: the learning loop's store's `current` version once it has one, [model] classifier until then.
+let store = BundleStore(directory: LearningPaths(configuration).store)
+let daemon = Daemon(
+    configuration: configuration, configurationPath: command.config, loader: BundleClassifierLoader(store: store), sink: sink,
+    extension: LearningAssembly.extension(store: store)
+)
 MainThread.run {
     do {
         try await daemon.run()

@@ -18,6 +18,7 @@ struct SpamguardCtl: AsyncParsableCommand {
             CommandGroup(name: "The running daemon", subcommands: [StatsCommand.self, ReloadCommand.self, StatusCommand.self, PingCommand.self]),
             CommandGroup(name: "Building and judging classifiers", subcommands: [TrainCommand.self, EvalCommand.self, ClassifyCommand.self]),
             CommandGroup(name: "Inspecting text and models", subcommands: [TextCommand.self, TokenizeCommand.self, LMLossCommand.self]),
+            CommandGroup(name: "Learning from corrections", subcommands: [LearnCommand.self, ModelsCommand.self, RollbackCommand.self]),
         ]
     )
 }

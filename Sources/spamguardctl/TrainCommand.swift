@@ -95,21 +95,23 @@ struct TrainCommand: ParsableCommand {
         say("base \(base): \(model.config.layers) layers, \(model.config.channels) wide, sha256 \(baseHash.prefix(12))…; \(BLASSetup.coreName) kernels")
 
         // Data.
-        var trainData = try load(train, "train")
-        let valData: LoadedExamples
-        if let val { valData = try load(val, "validation") } else {
-            (trainData, valData) = trainData.split(holdOut: 0.1, seed: settings.seed)
-            say("validation: \(valData.examples.count) examples held out of the training data (seeded 10%)")
+        let data = try TrainingData.load(train: train, validation: val, test: test, seed: settings.seed) { split, source, loaded in
+            guard let source else {
+                say("\(split): \(loaded.examples.count) examples held out of the training data (seeded \(Int(TrainingData.heldOutFraction * 100))%)")
+                return
+            }
+            for s in loaded.skipped.prefix(20) { warn("skipped \(s.origin): \(s.reason)") }
+            if loaded.skipped.count > 20 { warn("… and \(loaded.skipped.count - 20) more skipped") }
+            say("\(split): \(loaded.examples.count) examples (\(loaded.spamCount) spam, \(loaded.hamCount) ham)\(loaded.skipped.isEmpty ? "" : ", \(loaded.skipped.count) skipped") from \(source)")
         }
-        let testData = try test.map { try load($0, "test") }
         let limit = settings.maxTokens.map { min($0, model.config.maxPositions) } ?? model.config.maxPositions
         func tokenize(_ d: LoadedExamples, _ name: String) -> LabeledSequences {
             let bar = ProgressBar("text+tokens \(name)", unit: "msg")
             defer { bar.finish() }
             return d.tokenized(tokenizer, options: extraction, maxTokens: limit) { bar.update($0, $1) }
         }
-        let trainSet = tokenize(trainData, "train"), valSet = tokenize(valData, "validation")
-        let testSet = testData.map { tokenize($0, "test") }
+        let trainSet = tokenize(data.train, "train"), valSet = tokenize(data.validation, "validation")
+        let testSet = data.test.map { tokenize($0, "test") }
 
         // Training.
         let cache: URL? = noCache ? nil : URL(fileURLWithPath: cacheDir ?? defaultCacheDirectory())
@@ -140,28 +142,15 @@ struct TrainCommand: ParsableCommand {
         // Bundle.
         var metrics = ["train": outcome.train, "validation": outcome.validation]
         if let t = outcome.test { metrics["test"] = t }
-        func summary(_ d: LoadedExamples) -> ClassifierManifest.SplitSummary { .init(spam: d.spamCount, ham: d.hamCount, skipped: d.skipped.count) }
-        var sources = ["train": train], summaries = ["train": summary(trainData), "validation": summary(valData)]
-        if let val { sources["validation"] = val }
-        if let test, let testData { sources["test"] = test; summaries["test"] = summary(testData) }
         let manifest = ClassifierManifest(
             version: "", created: Date(),
             base: .init(path: baseURL.standardizedFileURL.path, sha256: baseHash, config: model.config),
             trainable: settings.scope, pooling: settings.pooling, maxTokens: outcome.maxTokens, padToken: tokenizer.endOfText,
             extraction: extraction, metrics: metrics,
-            training: .init(settings: settings, sources: sources, summary: summaries, seconds: outcome.seconds, steps: outcome.steps, parentVersion: nil))
+            training: .init(settings: settings, sources: data.sources, summary: data.summary, seconds: outcome.seconds, steps: outcome.steps, parentVersion: nil))
         let written = try ClassifierBundle.write(trainer.network, manifest: manifest, to: URL(fileURLWithPath: out))
         say("wrote classifier \(written.version) to \(out)")
         for name in ["train", "validation", "test"] { if let m = metrics[name] { say("  \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(m.summary)") } }
-    }
-
-    func load(_ argument: String, _ name: String) throws -> LoadedExamples {
-        let data = try DataSource(parsing: argument).load()
-        for s in data.skipped.prefix(20) { warn("skipped \(s.origin): \(s.reason)") }
-        if data.skipped.count > 20 { warn("… and \(data.skipped.count - 20) more skipped") }
-        guard !data.examples.isEmpty else { throw DataError.empty(argument) }
-        say("\(name): \(data.examples.count) examples (\(data.spamCount) spam, \(data.hamCount) ham)\(data.skipped.isEmpty ? "" : ", \(data.skipped.count) skipped") from \(argument)")
-        return data
     }
 }
 

@@ -81,3 +81,25 @@ import Testing
         for (a, b) in zip(probs.joined(), expected.joined()) { #expect(abs(a - b) < 1e-5) }
     }
 }
+
+@Suite struct CallingThreadKernelTests {
+    @Test func kernelsStayOnTheCallingThreadOnlyInsideTheScope() {
+        #expect(Kernels.threads == Kernels.allThreads)
+        BLASSetup.withKernelsOnCallingThread {
+            #expect(Kernels.threads == 1)
+            BLASSetup.withKernelsOnCallingThread { #expect(Kernels.threads == 1) }
+            #expect(Kernels.threads == 1, "a nested scope restores the outer one")
+        }
+        #expect(Kernels.threads == Kernels.allThreads)
+    }
+
+    /// Wide enough that matrix products split across cores outside the scope; the results must not change.
+    @Test func resultsAreTheSameOnOneThread() throws {
+        let config = GPTConfig(vocabSize: 67, maxPositions: 64, channels: 128, layers: 1, heads: 4)
+        let runner = GPTRunner(model: GPTModel(config: config, seed: 8, randomizeAll: true))
+        let sequences: [[Int32]] = [(0..<64).map { Int32($0 % 67) }, (0..<40).map { Int32(($0 * 7) % 67) }]
+        let everyCore = try runner.languageModelLoss(sequences).map(\.loss)
+        let oneThread = try BLASSetup.withKernelsOnCallingThread { try runner.languageModelLoss(sequences).map(\.loss) }
+        #expect(everyCore == oneThread)
+    }
+}

@@ -141,3 +141,37 @@ func message(_ subject: String, _ body: String) -> String {
         #expect(throws: BundleError.self) { _ = try SpamClassifier.load(bundle: out) }
     }
 }
+
+@Suite struct TrainingDataTests {
+    @Test func replayingAManifestRebuildsTheSameSplits() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let lines = (0..<60).map { i in i % 3 == 0 ? "spam\twin a prize \(i)" : "ham\tlunch at \(i)" }
+        try write(lines.joined(separator: "\n"), dir.appendingPathComponent("t.tsv"))
+        var settings = TrainingSettings()
+        settings.seed = 7
+        var reported: [String] = []
+        let data = try TrainingData.load(train: "text:\(dir.path)/t.tsv", validation: nil, test: nil, seed: 7) { split, source, _ in
+            reported.append("\(split):\(source ?? "held out")")
+        }
+        #expect(reported == ["train:text:\(dir.path)/t.tsv", "validation:held out"])
+        #expect(data.validation.examples.count == 6 && data.train.examples.count == 54)
+        #expect(data.sources == ["train": "text:\(dir.path)/t.tsv"])
+
+        let training = ClassifierManifest.Training(settings: settings, sources: data.sources, summary: data.summary,
+                                                   seconds: 0, steps: 0, parentVersion: nil)
+        let replayed = try TrainingData.replaying(training)
+        #expect(replayed.validation.examples.map(\.origin) == data.validation.examples.map(\.origin))
+        #expect(replayed.train.examples.map(\.origin) == data.train.examples.map(\.origin))
+        #expect(data.summary["validation"] == .init(spam: 2, ham: 4, skipped: 0))
+    }
+
+    @Test func aSourceWithoutExamplesIsAnError() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try write("\n", dir.appendingPathComponent("empty.tsv"))
+        #expect(throws: DataError.empty("text:\(dir.path)/empty.tsv")) {
+            try TrainingData.load(train: "text:\(dir.path)/empty.tsv", validation: nil, test: nil, seed: 1)
+        }
+    }
+}

@@ -150,3 +150,41 @@ let tiny = GPTConfig(vocabSize: 64, maxPositions: 16, channels: 32, layers: 2, h
         for i in 0..<n { #expect(abs(Double(values[i]) - p[i]) < 1e-5, "parameter \(i)") }
     }
 }
+
+@Suite struct FinetuningFromAClassifierTests {
+    func settings() -> TrainingSettings {
+        var s = TrainingSettings()
+        s.scope = .lastBlocks(1)
+        s.epochs = 3
+        s.optimizer.learningRate = 3e-3
+        s.maxTokens = nil
+        return s
+    }
+
+    @Test func theStartingClassifierIsMeasuredBeforeTheFirstStep() throws {
+        let validation = markerCorpus(count: 30, seed: 2), test = markerCorpus(count: 20, seed: 3)
+        let first = Trainer(model: GPTModel(config: tiny, seed: 5), settings: settings(), baseHash: "t", padToken: 63)
+        let trained = try first.train(markerCorpus(count: 90, seed: 1), validation: validation, test: test)
+        #expect(trained.initialValidation == nil, "a fresh head has no starting point worth measuring")
+
+        // Continue from the trained classifier: its starting metrics are the first run's final ones.
+        let second = Trainer(model: first.network.model, settings: settings(), baseHash: "t", padToken: 63, head: first.network.headValues)
+        let continued = try second.train(markerCorpus(count: 30, seed: 4), validation: validation, test: test)
+        let start = try #require(continued.initialValidation)
+        #expect((start.tp, start.fp, start.tn, start.fn) == (trained.validation.tp, trained.validation.fp, trained.validation.tn, trained.validation.fn))
+        #expect(abs(start.loss! - trained.validation.loss!) < 1e-9)
+        #expect(continued.initialTest?.count == test.count)
+    }
+
+    @Test func aThrowingCheckpointStopsTraining() throws {
+        struct Stop: Error {}
+        let trainer = Trainer(model: GPTModel(config: tiny, seed: 5), settings: settings(), baseHash: "t", padToken: 63)
+        var calls = 0
+        trainer.checkpoint = {
+            calls += 1
+            if calls == 5 { throw Stop() }
+        }
+        #expect(throws: Stop.self) { try trainer.train(markerCorpus(count: 90, seed: 1), validation: markerCorpus(count: 10, seed: 2)) }
+        #expect(calls == 5)
+    }
+}

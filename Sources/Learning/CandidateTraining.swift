@@ -1,0 +1,217 @@
+import Foundation
+import GPT
+import Logging
+import SpamguardService
+import Tokenizer
+import Training
+
+/// One finetuning run of the learning loop: a candidate finetuned from the serving classifier on the feedback
+/// plus a replay of the original training data (so that it does not forget), and both classifiers measured on
+/// the same held-out data for the quality gate. The candidate bundle is written to a staging directory.
+///
+/// Runs synchronously on the calling thread — the learning thread, at low priority — with the engine's kernels
+/// kept on that thread, and steps aside at every `TrainingPace` checkpoint while mail is in progress.
+public struct CandidateTraining: Sendable {
+    /// A learned feedback message.
+    public struct Feedback: Sendable, Equatable {
+        public var hash: String
+        public var label: FeedbackLabel
+        /// `learned/<hash>`.
+        public var path: String
+        /// Labeled since the last finished run: what this run is about.
+        public var isNew: Bool
+
+        public init(hash: String, label: FeedbackLabel, path: String, isNew: Bool) {
+            self.hash = hash
+            self.label = label
+            self.path = path
+            self.isNew = isNew
+        }
+    }
+
+    public struct Plan: Sendable {
+        public var runID: Int
+        /// The serving version's bundle directory.
+        public var parent: String
+        /// The base model directory (`[model] base`).
+        public var base: String
+        public var feedback: [Feedback]
+        /// Percent of the new feedback held out of training (by content hash, so the choice is stable).
+        public var holdoutPercent: Int
+        /// Original training examples replayed per feedback example trained on.
+        public var replayRatio: Double
+        /// The frozen-prefix feature cache, shared with `spamguardctl train`; nil keeps features in memory only.
+        public var cacheDirectory: String?
+        /// An empty directory to write the candidate bundle into.
+        public var output: String
+
+        public init(runID: Int, parent: String, base: String, feedback: [Feedback], holdoutPercent: Int, replayRatio: Double,
+                    cacheDirectory: String?, output: String) {
+            self.runID = runID
+            self.parent = parent
+            self.base = base
+            self.feedback = feedback
+            self.holdoutPercent = holdoutPercent
+            self.replayRatio = replayRatio
+            self.cacheDirectory = cacheDirectory
+            self.output = output
+        }
+    }
+
+    public struct Result: Sendable {
+        /// The candidate's manifest, as written to `plan.output`.
+        public var candidate: ClassifierManifest
+        public var parentVersion: String
+        public var before: QualityGate.Evaluation
+        public var after: QualityGate.Evaluation
+        public var examples: Int
+        public var feedbackExamples: Int
+        public var replayedExamples: Int
+        public var heldOutFeedback: Int
+        public var steps: Int
+        /// The new labels the run was about (it uses them up when it finishes).
+        public var consumed: [FeedbackLabel: [String]]
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case nothingToTrainOn
+        case noNewFeedback
+
+        public var description: String {
+            switch self {
+            case .nothingToTrainOn: "nothing to train on (every feedback file is gone or held out, and no training data to replay)"
+            case .noNewFeedback: "no new feedback (every learned file is gone)"
+            }
+        }
+    }
+
+    /// Features kept in memory during a run; the rest spill to the cache directory (the daemon stays small).
+    static let featureMemoryBudget = 256 << 20
+    /// Below this many new examples none is held out: a slice of two or three would judge nothing.
+    static let minimumForHoldout = 5
+
+    public let plan: Plan
+    public let pace: TrainingPace
+    let logger: Logger
+
+    public init(plan: Plan, pace: TrainingPace, logger: Logger) {
+        self.plan = plan
+        self.pace = pace
+        self.logger = logger
+    }
+
+    public func run() throws -> Result {
+        try BLASSetup.withKernelsOnCallingThread { try train() }
+    }
+
+    private func train() throws -> Result {
+        let baseURL = URL(fileURLWithPath: plan.base)
+        let (parent, model, head) = try ClassifierBundle.load(URL(fileURLWithPath: plan.parent), base: baseURL)
+        let tokenizer = try GPT2Tokenizer.load(directory: baseURL)
+        try pace.checkpoint()
+
+        // Feedback: the newest label of every learned message still on disk.
+        var feedback: [(Feedback, Example)] = []
+        for item in plan.feedback {
+            guard let bytes = try? FileOperations.readOrThrow(item.path) else { continue }  // expired meanwhile
+            feedback.append((item, Example(label: item.label.classIndex, origin: item.hash, content: .message(bytes))))
+        }
+        let fresh = feedback.filter { $0.0.isNew }
+        guard !fresh.isEmpty else { throw Failure.noNewFeedback }
+        let holdingOut = fresh.count >= Self.minimumForHoldout
+        let heldOut = feedback.filter { holdingOut && $0.0.isNew && Self.heldOut($0.0.hash, percent: plan.holdoutPercent) }
+        let heldOutHashes = Set(heldOut.map(\.0.hash))
+        let trainFeedback = feedback.filter { !heldOutHashes.contains($0.0.hash) }
+
+        // Replay: a stratified sample of the original training data, and its validation set, without the
+        // messages feedback has labeled (the newest label wins there too).
+        let feedbackHashes = Set(feedback.map(\.0.hash))
+        var replay = LoadedExamples(), validation = LoadedExamples()
+        do {
+            let original = try TrainingData.replaying(parent.training)
+            replay = Self.without(feedbackHashes, original.train)
+            validation = Self.without(feedbackHashes, original.validation)
+        } catch {
+            logger.warning("learning: cannot replay the original training data (\(error)); training on feedback alone, judging on held-out feedback alone")
+        }
+        let wanted = min(replay.examples.count, Int((plan.replayRatio * Double(trainFeedback.count)).rounded()))
+        if wanted < replay.examples.count {
+            replay = wanted == 0 ? LoadedExamples() : replay.split(holdOut: Double(wanted) / Double(replay.examples.count), seed: UInt64(plan.runID)).1
+        }
+        try pace.checkpoint()
+
+        let maxTokens = parent.maxTokens
+        func tokenized(_ examples: [Example]) throws -> LabeledSequences {
+            var sequences: [[Int32]] = []
+            sequences.reserveCapacity(examples.count)
+            for example in examples {
+                try pace.checkpoint()
+                sequences.append(tokenizer.encode(example.text(parent.extraction), maxTokens: maxTokens))
+            }
+            return LabeledSequences(sequences: sequences, labels: examples.map(\.label))
+        }
+        let trainSet = try tokenized(replay.examples + trainFeedback.map(\.1))
+        let heldOutSet = try tokenized(validation.examples + heldOut.map(\.1))
+        let feedbackSet = try tokenized(fresh.map(\.1))
+        guard !trainSet.isEmpty else { throw Failure.nothingToTrainOn }
+
+        var settings = parent.training.settings
+        settings.scope = parent.trainable
+        settings.pooling = parent.pooling
+        settings.maxTokens = parent.maxTokens
+        logger.notice("""
+            learning: run \(plan.runID) finetuning \(parent.version): \(trainSet.count) examples (\(trainFeedback.count) feedback, \
+            \(replay.examples.count) replayed), judged on \(heldOutSet.count) held out (\(heldOut.count) feedback) and \
+            \(feedbackSet.count) new feedback; \(settings.epochs) epochs, lr \(settings.optimizer.learningRate)
+            """)
+        let trainer = Trainer(model: model, settings: settings, baseHash: parent.base.sha256, padToken: parent.padToken, head: head,
+                              cacheDirectory: plan.cacheDirectory.map { URL(fileURLWithPath: $0) },
+                              memoryBudget: Self.featureMemoryBudget) { [logger, runID = plan.runID] event in
+            if case .evaluation(let epoch, let step, let trainLoss, let validationLoss, let trainAccuracy, let validationAccuracy, _) = event {
+                logger.debug("""
+                    learning: run \(runID) epoch \(epoch) step \(step): train loss \(trainLoss) accuracy \(trainAccuracy), \
+                    held-out loss \(validationLoss) accuracy \(validationAccuracy)
+                    """)
+            }
+        }
+        trainer.checkpoint = { [pace] in try pace.checkpoint() }
+        let outcome = try trainer.train(trainSet, validation: heldOutSet, test: feedbackSet)
+        let empty = Metrics(probabilities: [], labels: [])
+        let before = QualityGate.Evaluation(heldOut: outcome.initialValidation ?? empty, feedback: outcome.initialTest ?? empty)
+        let after = QualityGate.Evaluation(heldOut: outcome.validation, feedback: outcome.test ?? empty)
+
+        var manifest = parent
+        manifest.created = Date()
+        manifest.metrics = ["train": outcome.train, "validation": outcome.validation, "feedback": after.feedback]
+        func summary(_ set: LabeledSequences) -> ClassifierManifest.SplitSummary {
+            .init(spam: set.spamCount, ham: set.count - set.spamCount, skipped: 0)
+        }
+        manifest.training = .init(settings: settings, sources: parent.training.sources,
+                                  summary: ["train": summary(trainSet), "validation": summary(heldOutSet), "feedback": summary(feedbackSet)],
+                                  seconds: outcome.seconds, steps: outcome.steps, parentVersion: parent.version)
+        let written = try ClassifierBundle.write(trainer.network, manifest: manifest, to: URL(fileURLWithPath: plan.output))
+
+        var consumed: [FeedbackLabel: [String]] = [.spam: [], .ham: []]
+        for (item, _) in fresh { consumed[item.label, default: []].append(item.hash) }
+        return Result(candidate: written, parentVersion: parent.version, before: before, after: after,
+                      examples: trainSet.count, feedbackExamples: trainFeedback.count, replayedExamples: replay.examples.count,
+                      heldOutFeedback: heldOut.count, steps: outcome.steps, consumed: consumed)
+    }
+
+    /// Whether a message (by content hash) is in the held-out slice: a stable choice, the same every run.
+    static func heldOut(_ hash: String, percent: Int) -> Bool {
+        guard let bucket = Int(hash.prefix(8), radix: 16) else { return false }
+        return bucket % 100 < percent
+    }
+
+    /// The examples that are not among `hashes` (raw messages compared by `MailCheck.digest`).
+    static func without(_ hashes: Set<String>, _ data: LoadedExamples) -> LoadedExamples {
+        guard !hashes.isEmpty else { return data }
+        var kept = data
+        kept.examples = data.examples.filter { example in
+            guard case .message(let bytes) = example.content else { return true }
+            return !hashes.contains(MailCheck.digest(of: bytes))
+        }
+        return kept
+    }
+}
