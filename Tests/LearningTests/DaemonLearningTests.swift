@@ -74,7 +74,7 @@ struct DaemonLearningTests {
             "train", "--base", world.base, "--out", world.classifier,
             "--train", "list:\(world.corpus)/train.tsv", "--val", "list:\(world.corpus)/val.tsv",
             "--epochs", "\(settings.epochs)", "--lr", "\(settings.optimizer.learningRate)", "--weight-decay", "\(settings.optimizer.weightDecay)",
-            "--max-tokens", "64", "--seed", "\(settings.seed)", "--no-cache",
+            "--max-tokens", "64", "--headers", "none", "--seed", "\(settings.seed)", "--no-cache",
         ])
         guard status == 0 else { throw Executables.Failure("spamguardctl train failed: \(read(root + "/spamguardctl.log") ?? "")") }
         try write("""
@@ -83,6 +83,8 @@ struct DaemonLearningTests {
             [model]
             base = "\(world.base)"
             classifier = "\(world.classifier)"
+            [control]
+            socket = "\(root)/control.sock"
             [state]
             dir = "\(root)/state"
             [feedback]
