@@ -20,7 +20,10 @@ public struct BundleClassifierLoader: ClassifierLoader {
     }
 
     public func load(_ location: ModelLocation) throws -> any ClassifierModel {
-        guard FileOperations.kind(location.base + "/model.safetensors") == .file else {
+        // A missing base directory is reported as such; one without usable weights fails below, when the
+        // bundle loads, with the loader's own reason — after "no classifier yet", the usual fresh-install state.
+        var isDirectory: ObjCBool = false  // follows symbolic links: a linked model directory is fine
+        guard FileManager.default.fileExists(atPath: location.base, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ModelLoadError.baseMissing(path: location.base)
         }
         let bundle = bundle(for: location)
