@@ -387,3 +387,46 @@ struct MetricsEndpointTests {
         #expect(!text.contains("spamguard_classifier_info{"))
     }
 }
+
+@Suite("RequestPacer and LogThrottle: bounded work for any number of clients")
+struct PacingTests {
+    @Test("a burst goes at once, then one request per interval; an idle pacer refills")
+    func pacer() {
+        let pacer = RequestPacer(perSecond: 10, burst: 3)
+        let start = ContinuousClock.now
+        let turns = (0..<5).map { _ in start.duration(to: pacer.reserve(at: start)) }
+        #expect(turns == [.zero, .zero, .zero, .milliseconds(100), .milliseconds(200)])
+        let later = start + .seconds(2)
+        #expect((0..<4).map { _ in later.duration(to: pacer.reserve(at: later)) } == [.zero, .zero, .zero, .milliseconds(100)])
+    }
+
+    @Test("one line per second gets through, saying how many were held back")
+    func throttle() {
+        let throttle = LogThrottle(interval: .seconds(1))
+        let start = ContinuousClock.now
+        let admitted = [0, 500, 900, 1000, 1100, 2500].map { throttle.admit(at: start + .milliseconds($0)) }
+        #expect(admitted == [0, nil, nil, 2, nil, 1])
+        #expect(LogThrottle.suffix(2) == " (and 2 similar since the last one)")
+        #expect(LogThrottle.suffix(0) == "")
+    }
+
+    @Test("the control server answers no faster than its rate, over all connections together")
+    func serverIsPaced() async throws {
+        var limits = ControlServer.Limits()
+        limits.requestsPerSecond = 20
+        limits.burst = 5
+        try await withControlServer(limits: limits) { path in
+            let elapsed = try await offPool {
+                let clock = ContinuousClock()
+                let start = clock.now
+                let clients = try (0..<5).map { _ in try ControlClient(socketPath: path) }
+                for _ in 0..<5 {
+                    for client in clients { _ = try client.ping() }
+                }
+                return start.duration(to: clock.now)
+            }
+            // 25 answers: 5 at once, then 20 at 50 ms each.
+            #expect(elapsed >= .milliseconds(950), "\(elapsed)")
+        }
+    }
+}

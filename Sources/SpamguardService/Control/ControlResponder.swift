@@ -8,6 +8,7 @@ public struct ControlResponder: Sendable {
     /// The daemon's own user: it, and root, may change state.
     let daemonUID: UInt32
     let logger: Logger
+    private let refusalLog = LogThrottle()
 
     public init(operations: any ControlOperations, daemonUID: UInt32, logger: Logger) {
         self.operations = operations
@@ -48,7 +49,9 @@ public struct ControlResponder: Sendable {
         let who = peer.map { "\($0)" } ?? "unknown peer"
         if operation.changesState {
             guard isPrivileged(peer) else {
-                logger.warning("control: refused \(operation.rawValue) from \(who): only root or the daemon's user (uid \(daemonUID)) may change state")
+                if let heldBack = refusalLog.admit() {
+                    logger.warning("control: refused \(operation.rawValue) from \(who): only root or the daemon's user (uid \(daemonUID)) may change state\(LogThrottle.suffix(heldBack))")
+                }
                 return Self.line(
                     failure: ControlFailure(
                         .forbidden,

@@ -7,13 +7,18 @@ import ServiceLifecycle
 /// many requests, one line each, and gets one response line per request, in order.
 ///
 /// A connection that sends a line longer than `maxLineBytes`, or no complete line within `requestTimeout`,
-/// gets an error line and is closed; nothing it sends reaches beyond its own task, so mail never notices.
+/// gets an error line and is closed; nothing it sends reaches beyond its own task. All connections together
+/// get at most `requestsPerSecond` answers (after a burst), so no flood of requests takes more than a small
+/// share of a core from the mail.
 public struct ControlServer: Service {
     public struct Limits: Sendable {
         public var maxLineBytes = ControlProtocol.maxLineBytes
         /// From the moment the daemon waits for a request until the request's newline has arrived.
         public var requestTimeout: Duration = .seconds(10)
         public var maxConnections = 32
+        /// Answers per second over all connections, after a burst of `burst`; requests over it wait their turn.
+        public var requestsPerSecond = 200
+        public var burst = 50
 
         public init() {}
     }
@@ -43,9 +48,13 @@ public struct ControlServer: Service {
         defer { listener.close() }
         logger.info("control socket listening on \(socketPath)")
         let (responder, limits, logger) = (self.responder, self.limits, self.logger)
+        let pacer = RequestPacer(perSecond: limits.requestsPerSecond, burst: limits.burst)
+        let oversized = LogThrottle()
         await cancelWhenGracefulShutdown {
             await acceptConnections(on: listener, maxConnections: limits.maxConnections, logger: logger) { connection in
-                await ControlSession(connection: connection, responder: responder, limits: limits, logger: logger).run()
+                await ControlSession(
+                    connection: connection, responder: responder, limits: limits, pacer: pacer, oversizedLog: oversized, logger: logger
+                ).run()
             }
         }
     }
@@ -57,6 +66,8 @@ struct ControlSession {
     let connection: StreamConnection
     let responder: ControlResponder
     let limits: ControlServer.Limits
+    let pacer: RequestPacer
+    let oversizedLog: LogThrottle
     let logger: Logger
 
     func run() async {
@@ -70,7 +81,9 @@ struct ControlSession {
                 guard let next = try await nextLine(&lines, chunk: &chunk, until: deadline) else { return }
                 line = next
             } catch is LineBuffer.LineTooLong {
-                logger.warning("control: request over \(limits.maxLineBytes) bytes from \(peer.map { "\($0)" } ?? "unknown peer"); closing")
+                if let heldBack = oversizedLog.admit() {
+                    logger.warning("control: request over \(limits.maxLineBytes) bytes from \(peer.map { "\($0)" } ?? "unknown peer"); closing\(LogThrottle.suffix(heldBack))")
+                }
                 await sendAndClose(ControlFailure(.tooLarge, "a request line may be at most \(limits.maxLineBytes) bytes"))
                 return
             } catch is SocketReactor.TimedOut {
@@ -81,6 +94,11 @@ struct ControlSession {
                 return  // cancelled (the daemon is stopping), or the peer reset the connection
             }
             if line.isEmpty { continue }
+            do {
+                try await pacer.admit()
+            } catch {
+                return  // the daemon is stopping
+            }
             let response = await responder.respond(to: line, from: peer)
             do {
                 try await connection.write(response, until: ContinuousClock.now.advanced(by: limits.requestTimeout))

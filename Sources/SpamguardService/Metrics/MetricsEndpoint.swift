@@ -2,13 +2,17 @@ import Logging
 import ServiceLifecycle
 
 /// The Prometheus endpoint (`[metrics] listen`, off by default): a minimal HTTP/1.1 responder that serves
-/// `GET /metrics` and nothing else, one request per connection.
+/// `GET /metrics` and nothing else, one request per connection, at most `scrapesPerSecond` (any local user can
+/// reach a TCP port; a scrape every few seconds is what Prometheus needs).
 public struct MetricsEndpoint: Service {
     public struct Limits: Sendable {
         /// The request line and headers together.
         public var maxHeadBytes = 8 * 1024
         public var requestTimeout: Duration = .seconds(5)
         public var maxConnections = 16
+        /// Responses per second over all connections, after a burst of `burst`; more wait their turn.
+        public var scrapesPerSecond = 20
+        public var burst = 10
 
         public init() {}
     }
@@ -44,12 +48,15 @@ public struct MetricsEndpoint: Service {
         defer { listener.close() }
         logger.info("Prometheus metrics on http://\(address)/metrics")
         let (export, refresh, limits, logger) = (self.export, self.refresh, self.limits, self.logger)
+        let pacer = RequestPacer(perSecond: limits.scrapesPerSecond, burst: limits.burst)
         await cancelWhenGracefulShutdown {
             await acceptConnections(on: listener, maxConnections: limits.maxConnections, logger: logger) { connection in
                 let deadline = ContinuousClock.now.advanced(by: limits.requestTimeout)
                 let response: HTTPResponse
                 do {
-                    response = try await Self.respond(to: Self.readHead(of: connection, limits: limits, until: deadline), export: export, refresh: refresh)
+                    let head = try await Self.readHead(of: connection, limits: limits, until: deadline)
+                    try await pacer.admit()
+                    response = Self.respond(to: head, export: export, refresh: refresh)
                 } catch let error as HTTPHeadError {
                     response = HTTPResponse(status: error.status, body: Array("\(error.status.reason)\n".utf8))
                 } catch {
