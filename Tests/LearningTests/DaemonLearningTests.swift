@@ -191,7 +191,7 @@ struct DaemonLearningTests {
         var testDescription: String { rawValue }
     }
 
-    @Test(arguments: RunKillPoint.allCases)
+    @Test(.serialized, arguments: RunKillPoint.allCases)
     func killedInTheMiddleOfARun(at point: RunKillPoint) async throws {
         let s = try await Self.setup(#function + point.rawValue)
         defer { remove(s.root) }
