@@ -90,8 +90,13 @@ public final class LearningLoop: Service, Sendable {
     let loader: any ClassifierLoader
     let activity: MailActivity?
     let logger: Logger
+    /// Finetuning and what goes with it (loading, writing, promoting).
     private let thread = LearningThread()
+    /// Feedback intake and retention, so that files are taken in while a run trains.
+    private let intakeThread = LearningThread()
     private let failures = Mutex((count: 0, notBefore: ContinuousClock.now))
+    /// A run is in progress (at most one at a time).
+    private let training = Mutex(false)
 
     var ledger: Ledger { intake.ledger }
 
@@ -110,6 +115,7 @@ public final class LearningLoop: Service, Sendable {
 
     deinit {
         thread.stop()
+        intakeThread.stop()
     }
 
     public func run() async throws {
@@ -124,21 +130,31 @@ public final class LearningLoop: Service, Sendable {
     /// How often the feedback folder is looked at (and idleness checked).
     var tick: Duration { min(.seconds(1), max(.milliseconds(50), settings.idle / 4)) }
 
+    /// Takes feedback in every tick — also while a run trains, on a thread of its own, so that dropped files are
+    /// claimed within a tick whatever else happens — and starts a run when it is time and none is running.
     private func loop() async throws {
         try await recoverAtStart()
-        var lastRetention = ContinuousClock.now - .seconds(86400)
-        while !pace.isCancelled, !Task.isShuttingDownGracefully {
-            await takeIn()
-            if lastRetention.duration(to: .now) > .seconds(3600) {
-                lastRetention = .now
-                await expireOldFiles()
+        await withDiscardingTaskGroup { group in
+            var lastRetention = ContinuousClock.now - .seconds(86400)
+            while !pace.isCancelled, !Task.isShuttingDownGracefully {
+                await takeIn()
+                if lastRetention.duration(to: .now) > .seconds(3600) {
+                    lastRetention = .now
+                    await expireOldFiles()
+                }
+                if !training.withLock({ $0 }) {
+                    if shouldTrain() {
+                        training.withLock { $0 = true }
+                        group.addTask {
+                            await self.trainOnce()
+                            self.training.withLock { $0 = false }
+                        }
+                    } else {
+                        board.activity = pace.isPaused ? "paused" : ledger.state.untrained.isEmpty ? "idle" : "waiting for idle"
+                    }
+                }
+                try? await Task.sleep(for: tick)
             }
-            if shouldTrain() {
-                await trainOnce()
-            } else {
-                board.activity = pace.isPaused ? "paused" : ledger.state.untrained.isEmpty ? "idle" : "waiting for idle"
-            }
-            try? await Task.sleep(for: tick)
         }
     }
 
@@ -172,7 +188,7 @@ public final class LearningLoop: Service, Sendable {
     private func takeIn() async {
         let intake = intake
         do {
-            let report = try await thread.run { try intake.takeIn(limit: 1000) }
+            let report = try await intakeThread.run { try intake.takeIn(limit: 1000) }
             if report.total > 0 {
                 logger.info("learning: took in \(report.learned) new, \(report.relabeled) relabeled, \(report.duplicates) duplicate, \(report.rejected) rejected feedback messages")
             }
@@ -184,7 +200,7 @@ public final class LearningLoop: Service, Sendable {
     private func expireOldFiles() async {
         let (intake, cutoff) = (intake, Date(timeIntervalSinceNow: -Double(settings.retention.components.seconds)))
         do {
-            _ = try await thread.run { try intake.expire(before: cutoff) }
+            _ = try await intakeThread.run { try intake.expire(before: cutoff) }
         } catch {
             logger.error("learning: retention failed: \(error)")
         }

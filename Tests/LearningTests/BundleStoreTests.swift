@@ -12,7 +12,11 @@ struct BundleStoreTests {
         return dir
     }
 
-    @Test func promotionSwitchesCurrentAndKeepsTheLastN() throws {
+    @Test func promotionSwitchesCurrentAndKeepsTheLastN() async throws {
+        try await onThread { try self.promotionSwitchesCurrentAndKeepsTheLastNBody() }
+    }
+
+    func promotionSwitchesCurrentAndKeepsTheLastNBody() throws {
         let dir = try temporaryDirectory()
         defer { remove(dir) }
         let store = BundleStore(directory: dir + "/classifiers")
@@ -28,7 +32,11 @@ struct BundleStoreTests {
         #expect(names(dir + "/classifiers/staging").isEmpty)
     }
 
-    @Test func rollbackGoesToThePreviousVersionOrANamedOne() throws {
+    @Test func rollbackGoesToThePreviousVersionOrANamedOne() async throws {
+        try await onThread { try self.rollbackGoesToThePreviousVersionOrANamedOneBody() }
+    }
+
+    func rollbackGoesToThePreviousVersionOrANamedOneBody() throws {
         let dir = try temporaryDirectory()
         defer { remove(dir) }
         let store = BundleStore(directory: dir)
@@ -48,7 +56,11 @@ struct BundleStoreTests {
         #expect(store.currentVersion == "20240104-000000-d")
     }
 
-    @Test func recoveryRemovesHalfWrittenBundlesAndRepairsCurrent() throws {
+    @Test func recoveryRemovesHalfWrittenBundlesAndRepairsCurrent() async throws {
+        try await onThread { try self.recoveryRemovesHalfWrittenBundlesAndRepairsCurrentBody() }
+    }
+
+    func recoveryRemovesHalfWrittenBundlesAndRepairsCurrentBody() throws {
         let dir = try temporaryDirectory()
         defer { remove(dir) }
         let store = BundleStore(directory: dir)
@@ -73,7 +85,11 @@ struct BundleStoreTests {
         #expect(store.currentVersion == "20240101-000000-a")
     }
 
-    @Test func refusedCandidatesAreKeptAside() throws {
+    @Test func refusedCandidatesAreKeptAside() async throws {
+        try await onThread { try self.refusedCandidatesAreKeptAsideBody() }
+    }
+
+    func refusedCandidatesAreKeptAsideBody() throws {
         let dir = try temporaryDirectory()
         defer { remove(dir) }
         let store = BundleStore(directory: dir)
@@ -84,7 +100,11 @@ struct BundleStoreTests {
         #expect(store.versions().isEmpty && store.currentVersion == nil)
     }
 
-    @Test func adoptingCopiesABundleWithoutServingIt() throws {
+    @Test func adoptingCopiesABundleWithoutServingIt() async throws {
+        try await onThread { try self.adoptingCopiesABundleWithoutServingItBody() }
+    }
+
+    func adoptingCopiesABundleWithoutServingItBody() throws {
         let dir = try temporaryDirectory()
         defer { remove(dir) }
         try write("weights", to: dir + "/trained/classifier.safetensors")
@@ -101,7 +121,11 @@ struct BundleStoreTests {
 
 @Suite("BundleStore: a promotion cut short between its renames")
 struct InterruptedPromotionTests {
-    @Test func withoutACurrentLinkNothingIsPromotedByRecovery() throws {
+    @Test func withoutACurrentLinkNothingIsPromotedByRecovery() async throws {
+        try await onThread { try self.withoutACurrentLinkNothingIsPromotedByRecoveryBody() }
+    }
+
+    func withoutACurrentLinkNothingIsPromotedByRecoveryBody() throws {
         let dir = try temporaryDirectory()
         defer { remove(dir) }
         let store = BundleStore(directory: dir)

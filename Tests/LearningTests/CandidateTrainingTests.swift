@@ -20,7 +20,12 @@ struct CandidateTrainingTests {
                                replayRatio: 3, cacheDirectory: nil, output: output)
     }
 
-    @Test func correctionsAreLearnedAndTheGatePromotes() throws {
+    // Training is seconds of CPU: each test runs it on a thread of its own, off the cooperative pool.
+    @Test func correctionsAreLearnedAndTheGatePromotes() async throws {
+        try await onThread { try correctionsAreLearned() }
+    }
+
+    func correctionsAreLearned() throws {
         let root = try temporaryDirectory()
         defer { remove(root) }
         let world = try TinyWorld.make(in: root)
@@ -47,7 +52,11 @@ struct CandidateTrainingTests {
         #expect(after.filter { $0 >= 0.5 }.count >= 28, "the candidate knows the campaign: \(after)")
     }
 
-    @Test func poisonedFeedbackIsRefused() throws {
+    @Test func poisonedFeedbackIsRefused() async throws {
+        try await onThread { try poisonedFeedback() }
+    }
+
+    func poisonedFeedback() throws {
         let root = try temporaryDirectory()
         defer { remove(root) }
         let world = try TinyWorld.make(in: root)
@@ -63,7 +72,11 @@ struct CandidateTrainingTests {
         #expect(result.after.feedback.fp + result.after.feedback.fn > result.after.feedback.count / 2, "it did not learn the lies")
     }
 
-    @Test func aCancelledRunStopsAtItsNextStep() throws {
+    @Test func aCancelledRunStopsAtItsNextStep() async throws {
+        try await onThread { try cancelledRun() }
+    }
+
+    func cancelledRun() throws {
         let root = try temporaryDirectory()
         defer { remove(root) }
         let world = try TinyWorld.make(in: root, train: 30, validation: 9)

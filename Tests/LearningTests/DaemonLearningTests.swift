@@ -20,8 +20,10 @@ struct DaemonLearningTests {
 
         var ledger: LedgerState { (try? Ledger.read(path: ledgerPath, logger: quiet)) ?? LedgerState() }
 
-        func ctl(_ arguments: [String]) throws -> (status: Int32, output: String) {
-            try Executables.run(try Executables.path("spamguardctl"), arguments, log: root + "/spamguardctl.log")
+        /// Runs `spamguardctl` to its end, on a thread of its own (not blocking the cooperative pool).
+        func ctl(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+            let log = root + "/spamguardctl.log"
+            return try await onThread { try Executables.run(try Executables.path("spamguardctl"), arguments, log: log) }
         }
 
         /// Starts a daemon logging to `<root>/<log>`: one log per start, so that what a restart logs is its own.
@@ -39,8 +41,8 @@ struct DaemonLearningTests {
         }
 
         /// `spamguardctl classify`: how many of `files` the bundle calls spam.
-        func spamCount(_ files: [String], bundle: String) throws -> Int {
-            let (status, output) = try ctl(["classify", "--classifier", bundle, "--base", world.base] + files)
+        func spamCount(_ files: [String], bundle: String) async throws -> Int {
+            let (status, output) = try await ctl(["classify", "--classifier", bundle, "--base", world.base] + files)
             #expect(status == 0)
             return output.split(separator: "\n").filter { $0.split(separator: "\t").dropFirst().first == "spam" }.count
         }
@@ -65,12 +67,12 @@ struct DaemonLearningTests {
         var parentVersion: String { (try? ClassifierBundle.readManifest(URL(fileURLWithPath: world.classifier)).version) ?? "?" }
     }
 
-    static func setup(_ name: String = #function, minNew: Int = 10) throws -> Setup {
+    static func setup(_ name: String = #function, minNew: Int = 10) async throws -> Setup {
         let root = try temporaryDirectory(name)
-        let world = try TinyWorld.make(in: root)
+        let world = try await onThread { try TinyWorld.make(in: root) }
         let setup = Setup(root: root, world: world)
         let settings = TinyWorld.settings
-        let (status, _) = try setup.ctl([
+        let (status, _) = try await setup.ctl([
             "train", "--base", world.base, "--out", world.classifier,
             "--train", "list:\(world.corpus)/train.tsv", "--val", "list:\(world.corpus)/val.tsv",
             "--epochs", "\(settings.epochs)", "--lr", "\(settings.optimizer.learningRate)", "--weight-decay", "\(settings.optimizer.weightDecay)",
@@ -100,22 +102,22 @@ struct DaemonLearningTests {
     }
 
     @Test func correctionsArePromotedAndNowClassifyCorrectly() async throws {
-        let s = try Self.setup()
+        let s = try await Self.setup(minNew: 30)  // one run, on all of them
         defer { remove(s.root) }
         let campaign = try s.files((0..<30).map(TinyWorld.campaign), in: "campaign")
-        #expect(try s.spamCount(campaign, bundle: s.world.classifier) <= 10, "the serving classifier gets most of them wrong")
+        #expect(try await s.spamCount(campaign, bundle: s.world.classifier) <= 10, "the serving classifier gets most of them wrong")
 
         let daemon = try s.daemon()
         #expect(await daemon.waitForLog("learning: feedback in"))
-        let (status, output) = try s.ctl(["learn", "--spam", "--config", s.config] + campaign)
+        let (status, output) = try await s.ctl(["learn", "--spam", "--config", s.config] + campaign)
         #expect(status == 0 && output.contains("submitted 30 messages as spam"))
 
         #expect(await daemon.waitForLog("promoted"), "\(daemon.text)")
         let version = try #require(s.store.currentVersion)
         #expect(await daemon.waitForLog("learning: now serving \(version)"), "the model actor swapped it in")
-        #expect(try s.spamCount(campaign, bundle: s.store.directory + "/current") >= 28)
+        #expect(try await s.spamCount(campaign, bundle: s.store.directory + "/current") >= 28)
 
-        let models = try s.ctl(["models", "--config", s.config]).output
+        let models = try await s.ctl(["models", "--config", s.config]).output
         #expect(models.contains("* \(version)"))
         #expect(models.contains("finetuned from \(s.parentVersion)"))
         #expect(models.contains("feedback: 0 waiting, 0 new since the last run, 30 learned"))
@@ -125,24 +127,25 @@ struct DaemonLearningTests {
     }
 
     @Test func poisonedFeedbackIsRefused() async throws {
-        let s = try Self.setup()
+        let s = try await Self.setup(minNew: 40)
         defer { remove(s.root) }
         let daemon = try s.daemon()
         #expect(await daemon.waitForLog("learning: feedback in"))
         let ham = try s.files((300..<320).map { TinyWorld.ham($0, seed: 9) }, in: "ham")
         let spam = try s.files((300..<320).map { TinyWorld.spam($0 * 3, seed: 9) }, in: "spam")
-        #expect(try s.spamCount(spam, bundle: s.world.classifier) == 20 && s.spamCount(ham, bundle: s.world.classifier) == 0)
-        #expect(try s.ctl(["learn", "--spam", "--config", s.config] + ham).status == 0)
-        #expect(try s.ctl(["learn", "--ham", "--config", s.config] + spam).status == 0)
+        #expect(try await s.spamCount(spam, bundle: s.world.classifier) == 20)
+        #expect(try await s.spamCount(ham, bundle: s.world.classifier) == 0)
+        #expect(try await s.ctl(["learn", "--spam", "--config", s.config] + ham).status == 0)
+        #expect(try await s.ctl(["learn", "--ham", "--config", s.config] + spam).status == 0)
 
         #expect(await daemon.waitForLog("refused candidate"), "\(daemon.text)")
         #expect(s.store.currentVersion == nil, "nothing promoted")
         #expect(!daemon.text.contains("learning: now serving"))
-        let models = try s.ctl(["models", "--config", s.config]).output
+        let models = try await s.ctl(["models", "--config", s.config]).output
         #expect(models.contains("refused candidates"))
         #expect(models.contains("last training run: #1"))
         #expect(models.contains(": refused"))
-        #expect(try s.spamCount(spam, bundle: s.world.classifier) == 20, "the serving classifier is untouched")
+        #expect(try await s.spamCount(spam, bundle: s.world.classifier) == 20, "the serving classifier is untouched")
         #expect(await daemon.stop() == 0)
     }
 
@@ -159,7 +162,7 @@ struct DaemonLearningTests {
     }
 
     @Test func killedWhileClaimingFiles() async throws {
-        let s = try Self.setup(minNew: 1000)
+        let s = try await Self.setup(minNew: 1000)
         defer { remove(s.root) }
         try s.folder.prepare()
         for i in 0..<120 { try write(TinyWorld.campaign(i), to: s.folder.inbox(.spam) + "/f-\(String(format: "%03d", i))") }
@@ -190,9 +193,9 @@ struct DaemonLearningTests {
         var testDescription: String { rawValue }
     }
 
-    @Test(arguments: RunKillPoint.allCases)
+    @Test(.serialized, arguments: RunKillPoint.allCases)
     func killedInTheMiddleOfARun(at point: RunKillPoint) async throws {
-        let s = try Self.setup(#function + point.rawValue)
+        let s = try await Self.setup(#function + point.rawValue)
         defer { remove(s.root) }
         for (i, message) in (0..<30).map(TinyWorld.campaign).enumerated() {
             try s.folder.drop(Array(message.utf8), label: .spam, name: "c\(i)")

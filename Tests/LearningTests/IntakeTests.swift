@@ -43,7 +43,11 @@ struct IntakeTests {
         func reopened() throws -> Fixture { try Fixture(root: root) }
     }
 
-    @Test func plainFilesAndMaildirsAreTakenIn() throws {
+    @Test func plainFilesAndMaildirsAreTakenIn() async throws {
+        try await onThread { try self.plainFilesAndMaildirsAreTakenInBody() }
+    }
+
+    func plainFilesAndMaildirsAreTakenInBody() throws {
         let root = try temporaryDirectory()
         defer { remove(root) }
         let f = try Fixture(root: root)
@@ -65,7 +69,11 @@ struct IntakeTests {
         #expect(state.messages.values.filter { $0.label == .spam }.count == 2)
     }
 
-    @Test func notMailIsRejectedWithTheReason() throws {
+    @Test func notMailIsRejectedWithTheReason() async throws {
+        try await onThread { try self.notMailIsRejectedWithTheReasonBody() }
+    }
+
+    func notMailIsRejectedWithTheReasonBody() throws {
         let root = try temporaryDirectory()
         defer { remove(root) }
         let f = try Fixture(root: root, maxMessageBytes: 500)
@@ -83,7 +91,11 @@ struct IntakeTests {
         #expect(reasons.contains("larger than max_message_bytes"))
     }
 
-    @Test func theSameMessageCountsOnceAndTheNewestLabelWins() throws {
+    @Test func theSameMessageCountsOnceAndTheNewestLabelWins() async throws {
+        try await onThread { try self.theSameMessageCountsOnceAndTheNewestLabelWinsBody() }
+    }
+
+    func theSameMessageCountsOnceAndTheNewestLabelWinsBody() throws {
         let root = try temporaryDirectory()
         defer { remove(root) }
         let f = try Fixture(root: root)
@@ -105,7 +117,11 @@ struct IntakeTests {
         #expect(try Ledger(path: f.ledger.path, logger: quiet).state == state)
     }
 
-    @Test func aClaimACrashInterruptedIsFinishedAtStart() throws {
+    @Test func aClaimACrashInterruptedIsFinishedAtStart() async throws {
+        try await onThread { try self.aClaimACrashInterruptedIsFinishedAtStartBody() }
+    }
+
+    func aClaimACrashInterruptedIsFinishedAtStartBody() throws {
         let root = try temporaryDirectory()
         defer { remove(root) }
         let f = try Fixture(root: root)
@@ -133,7 +149,11 @@ struct IntakeTests {
         #expect(state.messages.values.contains { $0.origin == "spam/new/1.host" && $0.label == .spam })
     }
 
-    @Test func claimNamesCarryLabelAndOrigin() throws {
+    @Test func claimNamesCarryLabelAndOrigin() async throws {
+        try await onThread { try self.claimNamesCarryLabelAndOriginBody() }
+    }
+
+    func claimNamesCarryLabelAndOriginBody() throws {
         let claim = ClaimName(label: .ham, origin: "ham/cur/17.M1:2,S%x")
         let parsed = try #require(ClaimName(parsing: claim.name))
         #expect(parsed == claim)
@@ -142,7 +162,11 @@ struct IntakeTests {
         #expect(ClaimName(parsing: "junk.1.x") == nil)
     }
 
-    @Test func droppedFilesArriveWhole() throws {
+    @Test func droppedFilesArriveWhole() async throws {
+        try await onThread { try self.droppedFilesArriveWholeBody() }
+    }
+
+    func droppedFilesArriveWholeBody() throws {
         let root = try temporaryDirectory()
         defer { remove(root) }
         let f = try Fixture(root: root)
@@ -153,7 +177,11 @@ struct IntakeTests {
         #expect(f.ledger.state.messages.values.first?.origin == origin)
     }
 
-    @Test func retentionRemovesOldFilesAndTheirMessagesLeaveTraining() throws {
+    @Test func retentionRemovesOldFilesAndTheirMessagesLeaveTraining() async throws {
+        try await onThread { try self.retentionRemovesOldFilesAndTheirMessagesLeaveTrainingBody() }
+    }
+
+    func retentionRemovesOldFilesAndTheirMessagesLeaveTrainingBody() throws {
         let root = try temporaryDirectory()
         defer { remove(root) }
         let f = try Fixture(root: root)

@@ -36,7 +36,8 @@ struct LearningLoopTests {
         configuration.feedback.maxFalsePositiveRise = 0.04
         let store = BundleStore(directory: LearningPaths(configuration).store)
         let loader = BundleClassifierLoader(store: store)
-        let models = ModelActor(model: try loader.load(configuration.model.location), limits: BatchLimits(maxBatch: 4, maxWait: .zero), logger: quiet)
+        let location = configuration.model.location
+        let models = ModelActor(model: try await onThread { try loader.load(location) }, limits: BatchLimits(maxBatch: 4, maxWait: .zero), logger: quiet)
         let activity = MailActivity()
         let parts = DaemonParts(configuration: configuration, models: models, activity: activity, loader: loader, logger: quiet)
         let (loop, control) = try LearningAssembly.make(parts, store: store)
@@ -58,8 +59,7 @@ struct LearningLoopTests {
     @Test func correctionsArePromotedSwappedInAndCanBeRolledBack() async throws {
         let root = try temporaryDirectory()
         defer { remove(root) }
-        let world = try TinyWorld.make(in: root)
-        let parent = try world.trainClassifier()
+        let (world, parent) = try await TinyWorld.trained(in: root)
         let running = try await start(world)
         let campaign = (0..<30).map(TinyWorld.campaign)
 
@@ -80,7 +80,8 @@ struct LearningLoopTests {
         let promoted = try #require(run.candidate)
         #expect(running.store.currentVersion == promoted)
         #expect(await eventually(10) { running.models.currentModel?.version == promoted }, "the model actor serves it")
-        let scores = try world.scores(campaign, bundle: running.store.currentDirectory!)
+        let bundle = try #require(running.store.currentDirectory)
+        let scores = try await onThread { try world.scores(campaign, bundle: bundle) }
         #expect(scores.filter { $0 >= 0.5 }.count >= 28, "\(scores)")
 
         let status = await running.control.learningStatus()
@@ -101,8 +102,7 @@ struct LearningLoopTests {
     @Test func poisonedFeedbackIsRefusedAndTheCandidateKeptAside() async throws {
         let root = try temporaryDirectory()
         defer { remove(root) }
-        let world = try TinyWorld.make(in: root)
-        let parent = try world.trainClassifier()
+        let (world, parent) = try await TinyWorld.trained(in: root)
         let running = try await start(world)
         for i in 300..<320 {
             try running.folder.drop(Array(TinyWorld.ham(i, seed: 9).utf8), label: .spam, name: "flipped-ham-\(i)")
@@ -125,8 +125,7 @@ struct LearningLoopTests {
     @Test func pauseHoldsTrainingAndTrainNowSkipsTheIdleWait() async throws {
         let root = try temporaryDirectory()
         defer { remove(root) }
-        let world = try TinyWorld.make(in: root, train: 60, validation: 20)
-        _ = try world.trainClassifier()
+        let (world, _) = try await TinyWorld.trained(in: root, train: 60, validation: 20)
         let running = try await start(world, idleSeconds: 3600, minNew: 50)
         await running.control.pauseTraining()
         for i in 0..<12 { try running.folder.drop(Array(TinyWorld.campaign(i).utf8), label: .spam, name: "c\(i)") }

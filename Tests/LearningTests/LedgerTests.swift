@@ -12,7 +12,11 @@ struct LedgerTests {
                           before: nil, after: nil, consumedSpam: spam, consumedHam: ham)
     }
 
-    @Test func everyRecordSurvivesAReopen() throws {
+    @Test func everyRecordSurvivesAReopen() async throws {
+        try await onThread { try self.everyRecordSurvivesAReopenBody() }
+    }
+
+    func everyRecordSurvivesAReopenBody() throws {
         let dir = try temporaryDirectory()
         defer { remove(dir) }
         let path = dir + "/learning/ledger.jsonl"
@@ -32,7 +36,11 @@ struct LedgerTests {
         #expect(replayed.claims == ["c1": .learned(hash: "h1"), "c2": .rejected])
     }
 
-    @Test func aTornLastLineIsCutOffAndAppendsContinueCleanly() throws {
+    @Test func aTornLastLineIsCutOffAndAppendsContinueCleanly() async throws {
+        try await onThread { try self.aTornLastLineIsCutOffAndAppendsContinueCleanlyBody() }
+    }
+
+    func aTornLastLineIsCutOffAndAppendsContinueCleanlyBody() throws {
         let dir = try temporaryDirectory()
         defer { remove(dir) }
         let path = dir + "/ledger.jsonl"
@@ -91,10 +99,10 @@ struct LedgerTests {
         let path = dir + "/ledger.jsonl"
         let daemon = try Ledger(path: path, logger: quiet)
         let tool = try Ledger(path: path, logger: quiet)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { for i in 0..<50 { _ = try? daemon.recordMessage(claim: "d\(i)", hash: "d\(i)", label: .spam, origin: "x") } }
-            group.addTask { for i in 0..<50 { try? tool.recordServing(ServingRecord(version: "v\(i)", previous: nil, reason: "rollback", time: Date())) } }
-        }
+        // Two threads of their own (fsyncs must not hold the cooperative pool).
+        async let first: Void = onThread { for i in 0..<50 { _ = try? daemon.recordMessage(claim: "d\(i)", hash: "d\(i)", label: .spam, origin: "x") } }
+        async let second: Void = onThread { for i in 0..<50 { try? tool.recordServing(ServingRecord(version: "v\(i)", previous: nil, reason: "rollback", time: Date())) } }
+        _ = try await (first, second)
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 100)
         let state = try Ledger(path: path, logger: quiet).state

@@ -83,6 +83,8 @@ struct TrainingPaceTests {
         let started = clock.now
         let waited = Task { try await onThread { try pace.checkpoint(); return started.duration(to: clock.now) } }
         try await Task.sleep(for: .milliseconds(100))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !pace.isWaitingForMail, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         #expect(pace.isWaitingForMail)
         withExtendedLifetime(token) {}
         token = nil

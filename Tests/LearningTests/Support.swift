@@ -35,10 +35,14 @@ func mail(_ subject: String, _ body: String) -> String {
 let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
 
 /// Runs blocking work on a thread of its own, not on the cooperative pool (which has one thread per core:
-/// two blocked tests would stall every other test).
+/// two blocked tests would stall every other test), at the lowest CPU priority, so that seconds of training
+/// do not slow the timing-sensitive tests running beside it (processes started from it inherit the priority).
 func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+        Thread.detachNewThread {
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+            continuation.resume(with: Result { try work() })
+        }
     }
 }
 
