@@ -169,7 +169,7 @@ public final class ClassifierNetwork {
         let pooledCount = PooledBlockActivations.count(tokens: N, sequences: B, config: c)
         let maxT = batch.lengths.max() ?? 1
         let gradCount = training ? BlockGradScratch.count(tokens: N, maxLength: maxT, C: C) : 0
-        let pooledGradCount = training ? PooledBlockGradScratch.count(tokens: N, sequences: B, maxLength: maxT, C: C) : 0
+        let pooledGradCount = training ? PooledBlockGradScratch.count(tokens: N, sequences: B, maxLength: maxT, config: c) : 0
         let total = fullActs * actCount + pooledCount + (inputCount + 3) * N * C + 3 * B * C + 2 * B + gradCount + pooledGradCount
         var q = work.reserve(total)
         func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { q += n }; return q }
@@ -181,7 +181,7 @@ public final class ClassifierNetwork {
             lnf: take(B * C), lnfMean: take(B), lnfRstd: take(B),
             dresidual: take(N * C), dpooled: take(B * C),
             grad: BlockGradScratch(take(gradCount), tokens: N, C: C),
-            pooledGrad: PooledBlockGradScratch(take(pooledGradCount), tokens: N, sequences: B, C: C))
+            pooledGrad: PooledBlockGradScratch(take(pooledGradCount), tokens: N, sequences: B, config: c))
     }
 
     private func pack(_ sequences: [[Int32]]) throws -> PackedBatch {

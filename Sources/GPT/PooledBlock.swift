@@ -3,32 +3,37 @@ import Foundation
 
 // The last block of a classifier, computed only where it matters. The head reads one position per sequence
 // (its last), so in the final block only those B rows need a query, an attention output, a projection and
-// an MLP; every row still needs its key and value. That leaves ~2C² of the block's ~12C² multiply-adds per
-// token. Shapes: N tokens, B sequences (= pooled rows), C channels, NH heads, hs = C/NH.
+// an MLP. Their attention never needs the other rows' keys and values either: with u_h = W_k,h · q_h,
+//     score_j = q_h · (ln1_j W_k,h + b_k,h) / √hs  = (ln1_j · u_h) / √hs + const   (the constant cancels in softmax)
+//     y_h     = Σ_j p_j (ln1_j W_v,h + b_v,h)       = (Σ_j p_j ln1_j) W_v,h + b_v,h     (Σ_j p_j = 1)
+// so each (sequence, head) costs O(T·C) for its scores and its weighted sum of ln1 rows, plus O(C·hs) for u_h and
+// y_h, instead of O(T·C·2C) for every row's key and value. The key bias gets no gradient (it never changes a
+// probability). Shapes: N tokens, B sequences (= pooled rows), C channels, NH heads, hs = C/NH.
 
 /// Activations of the pooled last block, kept for its backward pass.
 public struct PooledBlockActivations {
     public let ln1, ln1Mean, ln1Rstd: UnsafeMutablePointer<Float>   // [N,C], [N], [N]
-    public let kv: UnsafeMutablePointer<Float>                      // [N,2C]  k|v of every row
-    public let q: UnsafeMutablePointer<Float>                       // [B,C]   queries of the pooled rows
-    public let att: UnsafeMutablePointer<Float>                     // [NH·N]  per head, each sequence's T probabilities
+    public let q: UnsafeMutablePointer<Float>                       // [B,C]     queries of the pooled rows
+    public let u: UnsafeMutablePointer<Float>                       // [B,NH,C]  u_h = W_k,h · q_h
+    public let z: UnsafeMutablePointer<Float>                       // [B,NH,C]  z_h = Σ_j p_j ln1_j
+    public let att: UnsafeMutablePointer<Float>                     // [NH,N]    per head, each sequence's T probabilities
     public let atty: UnsafeMutablePointer<Float>                    // [B,C]
     public let residual2: UnsafeMutablePointer<Float>               // [B,C]
     public let ln2, ln2Mean, ln2Rstd: UnsafeMutablePointer<Float>   // [B,C], [B], [B]
     public let fch, fchGelu: UnsafeMutablePointer<Float>            // [B,4C]
 
     static func count(tokens N: Int, sequences B: Int, config: GPTConfig) -> Int {
-        let C = config.channels
-        return N * C + 2 * N + 2 * N * C + B * C + config.heads * N + 3 * B * C + 2 * B + 8 * B * C
+        let C = config.channels, NH = config.heads
+        return N * C + 2 * N + B * C + 2 * B * NH * C + NH * N + 3 * B * C + 2 * B + 8 * B * C
     }
 
     init(_ base: UnsafeMutablePointer<Float>, tokens N: Int, sequences B: Int, config: GPTConfig) {
-        let C = config.channels
+        let C = config.channels, NH = config.heads
         var p = base
         func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { p += n }; return p }
         ln1 = take(N * C); ln1Mean = take(N); ln1Rstd = take(N)
-        kv = take(2 * N * C); q = take(B * C)
-        att = take(config.heads * N)
+        q = take(B * C); u = take(B * NH * C); z = take(B * NH * C)
+        att = take(NH * N)
         atty = take(B * C); residual2 = take(B * C)
         ln2 = take(B * C); ln2Mean = take(B); ln2Rstd = take(B)
         fch = take(4 * B * C); fchGelu = take(4 * B * C)
@@ -40,27 +45,35 @@ public func pooledBlockForward(_ output: UnsafeMutablePointer<Float>, _ input: U
                                _ a: PooledBlockActivations, _ batch: PackedBatch, config: GPTConfig) {
     let N = batch.tokenCount, B = batch.lengths.count, C = config.channels, NH = config.heads, hs = C / NH
     let eps = config.layerNormEpsilon, rows = batch.lastRows
+    let wq = w.qkvw, wk = w.qkvw + C, wv = w.qkvw + 2 * C, ldw = Int32(3 * C)
     layernormForward(a.ln1, a.ln1Mean, a.ln1Rstd, input, w.ln1w, w.ln1b, N: N, C: C, eps: eps)
-    // k|v[N,2C] = ln1 · W[:, C..<3C] + b[C..<3C];  q[B,C] = ln1[pooled] · W[:, 0..<C] + b[0..<C]
-    for n in 0..<N { (a.kv + n * 2 * C).update(from: w.qkvb + C, count: 2 * C) }
-    gemm(M: N, N: 2 * C, K: C, a.ln1, lda: C, w.qkvw + C, ldb: 3 * C, beta: 1, a.kv, ldc: 2 * C)
-    for (b, r) in rows.enumerated() {
-        let qb = a.q + b * C
-        qb.update(from: w.qkvb, count: C)
-        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(C), Int32(C), 1, w.qkvw, Int32(3 * C), a.ln1 + r * C, 1, 1, qb, 1)
-    }
-    // One query per (sequence, head) over all of that sequence's keys; no mask is needed for the last row.
     let scale = 1 / Float(hs).squareRoot()
     for (b, (start, T)) in zip(batch.starts, batch.lengths).enumerated() {
+        let ln1 = a.ln1 + start * C, q = a.q + b * C, u = a.u + b * NH * C, z = a.z + b * NH * C, p = a.att + start
+        // q[C] = ln1[last] · W_q + b_q;  u_h[C] = W_k,h[C,hs] · q_h
+        q.update(from: w.qkvb, count: C)
+        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(C), Int32(C), 1, wq, ldw, a.ln1 + rows[b] * C, 1, 1, q, 1)
         for h in 0..<NH {
-            let p = a.att + h * N + start, k = a.kv + start * 2 * C + h * hs, v = k + C
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(T), Int32(hs), scale, k, Int32(2 * C), a.q + b * C + h * hs, 1, 0, p, 1)
-            let m = vmax(p, T)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(C), Int32(hs), 1, wk + h * hs, ldw, q + h * hs, 1, 0, u + h * C, 1)
+        }
+        // scores[NH,T] = u[NH,C] · ln1[T,C]ᵀ / √hs, softmax per head (the last row sees every row: no mask).
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(NH), Int32(T), Int32(C), scale, u, Int32(C),
+                    ln1, Int32(C), 0, p, Int32(N))
+        for h in 0..<NH {
+            let ph = p + h * N
+            let m = vmax(ph, T)
             var sum: Float = 0
-            for j in 0..<T { p[j] = fastExp(p[j] - m); sum += p[j] }
+            for j in 0..<T { ph[j] = fastExp(ph[j] - m); sum += ph[j] }
             let inv = 1 / sum
-            for j in 0..<T { p[j] *= inv }
-            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(T), Int32(hs), 1, v, Int32(2 * C), p, 1, 0, a.atty + b * C + h * hs, 1)
+            for j in 0..<T { ph[j] *= inv }
+        }
+        // z[NH,C] = p[NH,T] · ln1[T,C];  atty_h[hs] = z_h · W_v,h + b_v,h
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(NH), Int32(C), Int32(T), 1, p, Int32(N),
+                    ln1, Int32(C), 0, z, Int32(C))
+        let y = a.atty + b * C
+        y.update(from: w.qkvb + 2 * C, count: C)
+        for h in 0..<NH {
+            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(C), Int32(hs), 1, wv + h * hs, ldw, z + h * C, 1, 1, y + h * hs, 1)
         }
     }
     // The rest on the B pooled rows only.
@@ -73,18 +86,23 @@ public func pooledBlockForward(_ output: UnsafeMutablePointer<Float>, _ input: U
 struct PooledBlockGradScratch {
     let dres2, datty, dq, dln2: UnsafeMutablePointer<Float>   // [B,C] each
     let dfch, dfchGelu: UnsafeMutablePointer<Float>           // [B,4C]
-    let dkv: UnsafeMutablePointer<Float>                      // [N,2C]
+    let dz, du: UnsafeMutablePointer<Float>                   // [NH,C] each, one sequence at a time
     let dln1: UnsafeMutablePointer<Float>                     // [N,C]
-    let dp: UnsafeMutablePointer<Float>                       // [maxT]
+    let dp: UnsafeMutablePointer<Float>                       // [NH,maxT]
 
-    static func count(tokens N: Int, sequences B: Int, maxLength T: Int, C: Int) -> Int { 4 * B * C + 8 * B * C + 3 * N * C + T }
+    static func count(tokens N: Int, sequences B: Int, maxLength T: Int, config: GPTConfig) -> Int {
+        let C = config.channels, NH = config.heads
+        return 4 * B * C + 8 * B * C + 2 * NH * C + N * C + NH * T
+    }
 
-    init(_ base: UnsafeMutablePointer<Float>, tokens N: Int, sequences B: Int, C: Int) {
+    init(_ base: UnsafeMutablePointer<Float>, tokens N: Int, sequences B: Int, config: GPTConfig) {
+        let C = config.channels, NH = config.heads
         var p = base
         func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { p += n }; return p }
         dres2 = take(B * C); datty = take(B * C); dq = take(B * C); dln2 = take(B * C)
         dfch = take(4 * B * C); dfchGelu = take(4 * B * C)
-        dkv = take(2 * N * C); dln1 = take(N * C)
+        dz = take(NH * C); du = take(NH * C)
+        dln1 = take(N * C)
         dp = p
     }
 }
@@ -96,6 +114,8 @@ func pooledBlockBackward(_ dinput: UnsafeMutablePointer<Float>, _ dout: UnsafePo
                          _ s: PooledBlockGradScratch, _ batch: PackedBatch, config: GPTConfig) {
     let N = batch.tokenCount, B = batch.lengths.count, C = config.channels, NH = config.heads, hs = C / NH
     let rows = batch.lastRows
+    let wq = w.qkvw, wk = w.qkvw + C, wv = w.qkvw + 2 * C, ldw = Int32(3 * C)
+    let gwq = g.qkvw, gwk = g.qkvw + C, gwv = g.qkvw + 2 * C
     // MLP on the pooled rows: dres2 = dout + the LN2 path.
     s.dres2.update(from: dout, count: B * C)
     mlpBackward(s.dres2, g, w, x: a.residual2, ln2: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd, fch: a.fch, fchGelu: a.fchGelu,
@@ -103,34 +123,42 @@ func pooledBlockBackward(_ dinput: UnsafeMutablePointer<Float>, _ dout: UnsafePo
     // Attention projection.
     s.datty.update(repeating: 0, count: B * C)
     matmulBackward(s.datty, g.attprojw, g.attprojb, s.dres2, a.atty, w.attprojw, N: B, IC: C, OC: C)
-    // Single-query attention: dq for the pooled rows, dk|dv for every row.
+    // Attention, one sequence at a time, through z and u (see the top of the file).
     let scale = 1 / Float(hs).squareRoot()
-    s.dkv.update(repeating: 0, count: N * 2 * C)
-    for (b, (start, T)) in zip(batch.starts, batch.lengths).enumerated() {
-        for h in 0..<NH {
-            let p = a.att + h * N + start, k = a.kv + start * 2 * C + h * hs, v = k + C
-            let dk = s.dkv + start * 2 * C + h * hs, dv = dk + C
-            let dy = s.datty + b * C + h * hs, q = a.q + b * C + h * hs, dq = s.dq + b * C + h * hs
-            // dp_j = dy·v_j ; dv_j = p_j·dy
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(T), Int32(hs), 1, v, Int32(2 * C), dy, 1, 0, s.dp, 1)
-            cblas_sger(CblasRowMajor, Int32(T), Int32(hs), 1, p, 1, dy, 1, dv, Int32(2 * C))
-            // ds_j = p_j·(dp_j − Σ p·dp), scaled
-            let dot = vdot(p, s.dp, T)
-            for j in 0..<T { s.dp[j] = scale * p[j] * (s.dp[j] - dot) }
-            // dq = Σ_j ds_j k_j ; dk_j = ds_j q
-            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(T), Int32(hs), 1, k, Int32(2 * C), s.dp, 1, 0, dq, 1)
-            cblas_sger(CblasRowMajor, Int32(T), Int32(hs), 1, s.dp, 1, q, 1, dk, Int32(2 * C))
-        }
-    }
-    // qkv projection: dln1[N,C] = dkv · W[:,C..]ᵀ (+ dq · W[:,..C]ᵀ on pooled rows); weight and bias gradients.
     s.dln1.update(repeating: 0, count: N * C)
-    gemm(transB: true, M: N, N: C, K: 2 * C, s.dkv, lda: 2 * C, w.qkvw + C, ldb: 3 * C, beta: 1, s.dln1, ldc: C)
-    gemm(transA: true, M: C, N: 2 * C, K: N, a.ln1, lda: C, s.dkv, ldb: 2 * C, beta: 1, g.qkvw + C, ldc: 3 * C)
-    for n in 0..<N { let d = s.dkv + n * 2 * C, gb = g.qkvb + C; for c in 0..<(2 * C) { gb[c] += d[c] } }
-    for (b, r) in rows.enumerated() {
-        let dq = s.dq + b * C
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(C), Int32(C), 1, w.qkvw, Int32(3 * C), dq, 1, 1, s.dln1 + r * C, 1)
-        cblas_sger(CblasRowMajor, Int32(C), Int32(C), 1, a.ln1 + r * C, 1, dq, 1, g.qkvw, Int32(3 * C))
+    for (b, (start, T)) in zip(batch.starts, batch.lengths).enumerated() {
+        let ln1 = a.ln1 + start * C, dln1 = s.dln1 + start * C, p = a.att + start
+        let q = a.q + b * C, u = a.u + b * NH * C, z = a.z + b * NH * C, dy = s.datty + b * C, dq = s.dq + b * C
+        for h in 0..<NH {
+            // atty_h = z_h · W_v,h + b_v,h:  dz_h = W_v,h · dy_h;  dW_v,h += z_h ⊗ dy_h;  db_v,h += dy_h
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(C), Int32(hs), 1, wv + h * hs, ldw, dy + h * hs, 1, 0, s.dz + h * C, 1)
+            cblas_sger(CblasRowMajor, Int32(C), Int32(hs), 1, z + h * C, 1, dy + h * hs, 1, gwv + h * hs, ldw)
+            for i in 0..<hs { g.qkvb[2 * C + h * hs + i] += dy[h * hs + i] }
+        }
+        // dp[NH,T] = dz[NH,C] · ln1[T,C]ᵀ;  ds = p ⊙ (dp − Σ p·dp) / √hs
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(NH), Int32(T), Int32(C), 1, s.dz, Int32(C),
+                    ln1, Int32(C), 0, s.dp, Int32(T))
+        for h in 0..<NH {
+            let ph = p + h * N, ds = s.dp + h * T
+            let dot = vdot(ph, ds, T)
+            for j in 0..<T { ds[j] = scale * ph[j] * (ds[j] - dot) }
+        }
+        // dln1[T,C] += pᵀ[T,NH] · dz[NH,C] + dsᵀ[T,NH] · u[NH,C];  du[NH,C] = ds[NH,T] · ln1[T,C]
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(C), Int32(NH), 1, p, Int32(N),
+                    s.dz, Int32(C), 1, dln1, Int32(C))
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(C), Int32(NH), 1, s.dp, Int32(T),
+                    u, Int32(C), 1, dln1, Int32(C))
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(NH), Int32(C), Int32(T), 1, s.dp, Int32(T),
+                    ln1, Int32(C), 0, s.du, Int32(C))
+        for h in 0..<NH {
+            // u_h = W_k,h · q_h:  dW_k,h += du_h ⊗ q_h;  dq_h = W_k,hᵀ · du_h
+            cblas_sger(CblasRowMajor, Int32(C), Int32(hs), 1, s.du + h * C, 1, q + h * hs, 1, gwk + h * hs, ldw)
+            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(C), Int32(hs), 1, wk + h * hs, ldw, s.du + h * C, 1, 0, dq + h * hs, 1)
+        }
+        // q = ln1[last] · W_q + b_q
+        let r = rows[b]
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(C), Int32(C), 1, wq, ldw, dq, 1, 1, s.dln1 + r * C, 1)
+        cblas_sger(CblasRowMajor, Int32(C), Int32(C), 1, a.ln1 + r * C, 1, dq, 1, gwq, ldw)
         for c in 0..<C { g.qkvb[c] += dq[c] }
     }
     // ln1 on every row, then the residual path of the pooled rows.
