@@ -155,6 +155,11 @@ private func forEachHead(_ batch: PackedBatch, NH: Int, _ body: (HeadItem, Int) 
     }
 }
 
+/// Rows of queries per attention step. Keys after a block's last row are masked for all of its rows, so
+/// scoring block by block skips most of the masked half of q·kᵀ (and of att·v) while each GEMM stays large
+/// enough to run at speed.
+let attentionRowBlock = 64
+
 /// qkv[N,3C] holds q|k|v per token (head h at columns h·hs ..< (h+1)·hs of each third).
 /// att[NH·Σ T_b²] keeps each pair's softmax probabilities (masked entries 0) for backward.
 /// out[N,C] = softmax(q·kᵀ/√hs + causal mask) · v, heads side by side.
@@ -165,26 +170,21 @@ func attentionForward(_ out: UnsafeMutablePointer<Float>, _ att: UnsafeMutablePo
     forEachHead(batch, NH: NH) { item, _ in
         let T = item.T, a = att + item.att
         let q = qkv + item.start * C3 + item.head * hs, k = q + C, v = q + 2 * C
-        // scores[T,T] = scale · q[T,hs] · kᵀ
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hs),
-                    scale, q, Int32(C3), k, Int32(C3), 0, a, Int32(T))
-        softmaxCausal(a, T: T)
-        // out[T,hs] = att[T,T] · v[T,hs]
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
-                    1, a, Int32(T), v, Int32(C3), 0, out + item.start * C + item.head * hs, Int32(C))
-    }
-}
-
-/// Row i keeps columns 0...i: softmax over them, zeros after.
-private func softmaxCausal(_ s: UnsafeMutablePointer<Float>, T: Int) {
-    for i in 0..<T {
-        let row = s + i * T
-        let m = vmax(row, i + 1)
-        var sum: Float = 0
-        for j in 0...i { let e = fastExp(row[j] - m); row[j] = e; sum += e }
-        let inv = 1 / sum
-        for j in 0...i { row[j] *= inv }
-        (row + i + 1).update(repeating: 0, count: T - i - 1)
+        for r0 in stride(from: 0, to: T, by: attentionRowBlock) {
+            let r1 = min(T, r0 + attentionRowBlock), rows = r1 - r0
+            // scores[r0..<r1, 0..<r1] = scale · q[r0..<r1,hs] · k[0..<r1,hs]ᵀ
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(r1), Int32(hs),
+                        scale, q + r0 * C3, Int32(C3), k, Int32(C3), 0, a + r0 * T, Int32(T))
+            // Row i keeps columns 0...i: softmax over them, zeros after.
+            for i in r0..<r1 {
+                let row = a + i * T
+                softmaxInPlace(row, i + 1)
+                (row + i + 1).update(repeating: 0, count: T - i - 1)
+            }
+            // out[r0..<r1, hs] = att[r0..<r1, 0..<r1] · v[0..<r1, hs]
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(hs), Int32(r1),
+                        1, a + r0 * T, Int32(T), v, Int32(C3), 0, out + (item.start + r0) * C + item.head * hs, Int32(C))
+        }
     }
 }
 
@@ -203,23 +203,29 @@ func attentionBackward(_ dqkv: UnsafeMutablePointer<Float>, _ scratch: UnsafeMut
         let q = qkv + item.start * C3 + item.head * hs, k = q + C, v = q + 2 * C
         let dq = dqkv + item.start * C3 + item.head * hs, dk = dq + C, dv = dq + 2 * C
         let d = dout + item.start * C + item.head * hs
-        // datt[T,T] = dout[T,hs] · vᵀ ;  dv[T,hs] = attᵀ · dout
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(hs),
-                    1, d, Int32(C), v, Int32(C3), 0, g, Int32(T))
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
-                    1, a, Int32(T), d, Int32(C), 0, dv, Int32(C3))
-        // softmax backward: dscores = att ⊙ (datt − Σ_j att·datt), per row
-        for i in 0..<T {
-            let p = a + i * T, r = g + i * T
-            let dot = vdot(p, r, i + 1)
-            for j in 0...i { r[j] = p[j] * (r[j] - dot) }
-            (r + i + 1).update(repeating: 0, count: T - i - 1)
+        // Row blocks as in the forward pass, last first: it reaches every key, so it sets dk and dv (beta 0)
+        // and the blocks above it add to their leading rows.
+        for r0 in stride(from: (T - 1) / attentionRowBlock * attentionRowBlock, through: 0, by: -attentionRowBlock) {
+            let r1 = min(T, r0 + attentionRowBlock), rows = r1 - r0, beta: Float = r1 == T ? 0 : 1
+            let ab = a + r0 * T, gb = g + r0 * T, db = d + r0 * C
+            // datt[r0..<r1, 0..<r1] = dout[r0..<r1] · v[0..<r1]ᵀ ;  dv[0..<r1] += att[r0..<r1, 0..<r1]ᵀ · dout[r0..<r1]
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(r1), Int32(hs),
+                        1, db, Int32(C), v, Int32(C3), 0, gb, Int32(T))
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(r1), Int32(hs), Int32(rows),
+                        1, ab, Int32(T), db, Int32(C), beta, dv, Int32(C3))
+            // softmax backward: dscores = att ⊙ (datt − Σ_j att·datt), per row over its columns 0...i
+            for i in r0..<r1 {
+                let p = a + i * T, r = g + i * T
+                let dot = vdot(p, r, i + 1)
+                for j in 0...i { r[j] = p[j] * (r[j] - dot) }
+                (r + i + 1).update(repeating: 0, count: r1 - i - 1)
+            }
+            // dq[r0..<r1] = scale · dscores · k[0..<r1] ;  dk[0..<r1] += scale · dscoresᵀ · q[r0..<r1]
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(hs), Int32(r1),
+                        scale, gb, Int32(T), k, Int32(C3), 0, dq + r0 * C3, Int32(C3))
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(r1), Int32(hs), Int32(rows),
+                        scale, gb, Int32(T), q + r0 * C3, Int32(C3), beta, dk, Int32(C3))
         }
-        // dq = scale · dscores · k ;  dk = scale · dscoresᵀ · q
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
-                    scale, g, Int32(T), k, Int32(C3), 0, dq, Int32(C3))
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(hs), Int32(T),
-                    scale, g, Int32(T), q, Int32(C3), 0, dk, Int32(C3))
     }
 }
 

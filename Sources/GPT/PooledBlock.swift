@@ -59,14 +59,7 @@ public func pooledBlockForward(_ output: UnsafeMutablePointer<Float>, _ input: U
         // scores[NH,T] = u[NH,C] · ln1[T,C]ᵀ / √hs, softmax per head (the last row sees every row: no mask).
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(NH), Int32(T), Int32(C), scale, u, Int32(C),
                     ln1, Int32(C), 0, p, Int32(N))
-        for h in 0..<NH {
-            let ph = p + h * N
-            let m = vmax(ph, T)
-            var sum: Float = 0
-            for j in 0..<T { ph[j] = fastExp(ph[j] - m); sum += ph[j] }
-            let inv = 1 / sum
-            for j in 0..<T { ph[j] *= inv }
-        }
+        for h in 0..<NH { softmaxInPlace(p + h * N, T) }
         // z[NH,C] = p[NH,T] · ln1[T,C];  atty_h[hs] = z_h · W_v,h + b_v,h
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(NH), Int32(C), Int32(T), 1, p, Int32(N),
                     ln1, Int32(C), 0, z, Int32(C))

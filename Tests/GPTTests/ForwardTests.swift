@@ -61,6 +61,22 @@ import Testing
         #expect(worstExp < 5e-7)
         #expect(worstTanh < 5e-7)
     }
+
+    @Test func vectorExpAndSoftmaxMatchTheScalarOnes() {
+        var worst: Float = 0
+        for base in stride(from: Float(-90), to: 90, by: 0.37) {
+            let x = SIMD16<Float>((0..<16).map { base + Float($0) * 0.0213 })
+            let e = fastExp(x)
+            for i in 0..<16 { worst = max(worst, abs(e[i] - fastExp(x[i])) / fastExp(x[i])) }
+        }
+        #expect(worst < 1e-6)
+        for n in [1, 5, 16, 17, 40] {
+            var row = (0..<n).map { Float(($0 * 7919) % 23) * 0.5 - 4 }
+            let m = row.max()!, e = row.map { Foundation.exp($0 - m) }, sum = e.reduce(0, +)
+            row.withUnsafeMutableBufferPointer { softmaxInPlace($0.baseAddress!, n) }
+            for i in 0..<n { #expect(abs(row[i] - e[i] / sum) < 1e-6, "n=\(n) i=\(i)") }
+        }
+    }
 }
 
 @Suite struct PooledForwardTests {
