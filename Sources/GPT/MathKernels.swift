@@ -21,7 +21,10 @@ import Dispatch
 
 /// `fastExp` on 16 lanes at once: the same steps, with 2^n built from the rounding constant's low bits.
 @inline(__always) func fastExp(_ x: SIMD16<Float>) -> SIMD16<Float> {
-    let x = x.clamped(lowerBound: SIMD16(repeating: -87.0), upperBound: SIMD16(repeating: 88.0))
+    // clamped(lowerBound:upperBound:) and pointwiseMin/Max go lane by lane through memory; comparisons and
+    // replacing(with:where:) compile to vector compares and blends.
+    let lo = SIMD16<Float>(repeating: -87.0), hi = SIMD16<Float>(repeating: 88.0)
+    let x = x.replacing(with: lo, where: x .< lo).replacing(with: hi, where: x .> hi)
     let k = x * 1.442_695_04 + 12_582_912.0              // 1.5·2^23 + n: n sits in the low mantissa bits
     let n = k - 12_582_912.0
     let r = (x - n * 0.693_145_75) - n * 1.428_606_8e-6
@@ -110,7 +113,11 @@ import Dispatch
     if n >= 16 {
         var acc = UnsafeRawPointer(a).loadUnaligned(as: SIMD16<Float>.self)
         i = 16
-        while i + 16 <= n { acc = pointwiseMax(acc, UnsafeRawPointer(a).loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)); i += 16 }
+        while i + 16 <= n {
+            let x = UnsafeRawPointer(a).loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            acc.replace(with: x, where: x .> acc)  // pointwiseMax goes lane by lane through memory
+            i += 16
+        }
         m = acc.max()
     }
     while i < n { m = max(m, a[i]); i += 1 }

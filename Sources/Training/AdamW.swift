@@ -55,7 +55,7 @@ public final class AdamW {
                     var p = UnsafeRawPointer(g.values + i).loadUnaligned(as: SIMD16<Float>.self)
                     m = b1 * m + (1 - b1) * grad
                     v = b2 * v + (1 - b2) * grad * grad
-                    p -= stepSize * m / ((v * vScale).squareRoot() + eps) + lr * wd * p
+                    p -= stepSize * m / (squareRoot(v * vScale) + eps) + lr * wd * p
                     UnsafeMutableRawPointer(g.m + i).storeBytes(of: m, as: SIMD16<Float>.self)
                     UnsafeMutableRawPointer(g.v + i).storeBytes(of: v, as: SIMD16<Float>.self)
                     UnsafeMutableRawPointer(g.values + i).storeBytes(of: p, as: SIMD16<Float>.self)
@@ -71,4 +71,14 @@ public final class AdamW {
             }
         }
     }
+}
+
+/// √x on 16 lanes for x ≥ 0, to float precision: x·(1/√x), with 1/√x from the bit-pattern estimate and three
+/// Newton steps. SIMD16's own squareRoot() is 16 calls to sqrtf (errno semantics); this stays in vector registers.
+/// (x = 0 gives 0; tiny x may come out smaller than √x, which AdamW's ε makes irrelevant.)
+@inline(__always) private func squareRoot(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    var r = unsafeBitCast(SIMD16<UInt32>(repeating: 0x5F37_5A86) &- (unsafeBitCast(x, to: SIMD16<UInt32>.self) &>> 1), to: SIMD16<Float>.self)
+    let half = 0.5 * x
+    for _ in 0..<3 { r = r * (1.5 - half * r * r) }
+    return x * r
 }

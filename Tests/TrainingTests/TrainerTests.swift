@@ -125,7 +125,8 @@ let tiny = GPTConfig(vocabSize: 64, maxPositions: 16, channels: 32, layers: 2, h
 }
 
 @Suite struct AdamWTests {
-    /// Against the textbook formula, in Double, for a few steps on a vector longer than one SIMD chunk and not a multiple of 16.
+    /// Against the textbook formula, in Double, for a few steps on a vector longer than one SIMD chunk and not a multiple of 16,
+    /// with gradients from 1e-6 to 1e2 (the square root of the second moment is computed by Newton steps).
     @Test func matchesTheTextbookUpdate() {
         let n = 37
         var hyper = AdamW.Hyperparameters()
@@ -137,7 +138,7 @@ let tiny = GPTConfig(vocabSize: 64, maxPositions: 16, channels: 32, layers: 2, h
         let adam = AdamW(hyper)
         adam.addGroup(values: values, gradients: grads)
         for step in 1...3 {
-            for i in 0..<n { grads[i] = Float(sin(Double(i * step))) }
+            for i in 0..<n { grads[i] = Float(sin(Double(i * step)) * pow(10, Double(i % 9) - 6)) }  // 1e-6 … 1e2
             adam.update(learningRate: hyper.learningRate)
             for i in 0..<n {
                 let g = Double(grads[i])
