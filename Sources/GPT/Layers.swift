@@ -65,9 +65,7 @@ func layernormForward(_ out: UnsafeMutablePointer<Float>, _ mean: UnsafeMutableP
         for n in rows {
             let x = inp + n * C, o = out + n * C
             let m = vsum(x, C) / Float(C)
-            var v: Float = 0
-            for c in 0..<C { let d = x[c] - m; v += d * d }
-            let s = 1 / (v / Float(C) + eps).squareRoot()
+            let s = 1 / (vsumSquaredDeviations(x, C, from: m) / Float(C) + eps).squareRoot()
             for c in 0..<C { o[c] = (x[c] - m) * s * weight[c] + bias[c] }
             mean[n] = m
             rstd[n] = s
@@ -86,14 +84,9 @@ func layernormBackward(_ dinp: UnsafeMutablePointer<Float>, _ dweight: UnsafeMut
         for n in rows {
             let x = inp + n * C, d = dout + n * C, di = dinp + n * C
             let m = mean[n], s = rstd[n]
-            var dnormMean: Float = 0, dnormNormMean: Float = 0
-            for c in 0..<C {
-                let norm = (x[c] - m) * s, dnorm = weight[c] * d[c]
-                dnormMean += dnorm
-                dnormNormMean += dnorm * norm
-            }
-            dnormMean /= Float(C)
-            dnormNormMean /= Float(C)
+            // Σ dnorm / C and Σ dnorm·norm / C, with dnorm = weight·d and norm = (x − m)·s
+            let (sumDnorm, sumDnormCentered) = layernormGradientSums(weight, d, x, C, mean: m)
+            let dnormMean = sumDnorm / Float(C), dnormNormMean = sumDnormCentered * s / Float(C)
             for c in 0..<C {
                 let norm = (x[c] - m) * s, dnorm = weight[c] * d[c]
                 di[c] += (dnorm - dnormMean - norm * dnormNormMean) * s

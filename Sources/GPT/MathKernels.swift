@@ -92,6 +92,34 @@ import Dispatch
     return s
 }
 
+/// Σ (a[i] − m)² over n floats, 16 lanes.
+@inline(__always) func vsumSquaredDeviations(_ a: UnsafePointer<Float>, _ n: Int, from m: Float) -> Float {
+    var acc = SIMD16<Float>()
+    var i = 0
+    let raw = UnsafeRawPointer(a)
+    while i + 16 <= n { let d = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - m; acc += d * d; i += 16 }
+    var s = acc.sum()
+    while i < n { let d = a[i] - m; s += d * d; i += 1 }
+    return s
+}
+
+/// (Σ w[i]·d[i], Σ w[i]·d[i]·(x[i] − m)) over n floats, 16 lanes: the two sums of LayerNorm's backward.
+@inline(__always) func layernormGradientSums(_ w: UnsafePointer<Float>, _ d: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                                             _ n: Int, mean m: Float) -> (Float, Float) {
+    var a1 = SIMD16<Float>(), a2 = SIMD16<Float>()
+    var i = 0
+    let rw = UnsafeRawPointer(w), rd = UnsafeRawPointer(d), rx = UnsafeRawPointer(x)
+    while i + 16 <= n {
+        let wd = rw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) * rd.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        a1 += wd
+        a2 += wd * (rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - m)
+        i += 16
+    }
+    var s1 = a1.sum(), s2 = a2.sum()
+    while i < n { let wd = w[i] * d[i]; s1 += wd; s2 += wd * (x[i] - m); i += 1 }
+    return (s1, s2)
+}
+
 /// Dot product of n floats, 16 lanes.
 @inline(__always) func vdot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
     var acc = SIMD16<Float>()
