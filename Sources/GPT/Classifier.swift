@@ -165,7 +165,7 @@ public final class ClassifierNetwork {
         let c = model.config, C = c.channels, N = batch.tokenCount, B = batch.lengths.count
         let fullActs = training ? max(1, fullTrainableBlocks) : 1
         let inputCount = training ? max(1, c.layers - firstBlock) : 1
-        let actCount = BlockActivations.count(tokens: N, attention: batch.attentionCount, config: c)
+        let actCount = BlockActivations.count(batch, config: c, keep: training)
         let pooledCount = PooledBlockActivations.count(tokens: N, sequences: B, config: c)
         let maxT = batch.lengths.max() ?? 1
         let gradCount = training ? BlockGradScratch.count(tokens: N, maxLength: maxT, C: C) : 0
@@ -174,7 +174,7 @@ public final class ClassifierNetwork {
         var q = work.reserve(total)
         func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { q += n }; return q }
         return BodyWorkspace(
-            acts: (0..<fullActs).map { _ in BlockActivations(take(actCount), tokens: N, attention: batch.attentionCount, config: c) },
+            acts: (0..<fullActs).map { _ in BlockActivations(take(actCount), batch, config: c, keep: training) },
             inputs: (0..<inputCount).map { _ in take(N * C) },
             pooledActs: PooledBlockActivations(take(pooledCount), tokens: N, sequences: B, config: c),
             pooledOut: take(B * C), x: take(N * C), y: take(N * C),

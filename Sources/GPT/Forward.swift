@@ -1,33 +1,51 @@
 import COpenBLAS
 import Foundation
 
-/// One block's activations for a packed batch of N tokens: everything its backward pass reads.
-/// For inference every block shares one set; for training each trainable block has its own.
+/// One block's activations for a packed batch of N tokens. For training (`keep`), everything its backward
+/// pass reads, one set per trainable block. For inference, one set all blocks share, and only what the
+/// forward pass needs at once: LN2 reuses LN1's rows, GELU runs in place, and each kernel thread scores its
+/// (sequence, head) pairs in a T×T scratch of its own instead of keeping NH·Σ T² probabilities.
 public struct BlockActivations {
     public let ln1, ln1Mean, ln1Rstd: UnsafeMutablePointer<Float>   // [N,C], [N], [N]
     public let qkv: UnsafeMutablePointer<Float>                     // [N,3C]
-    public let att: UnsafeMutablePointer<Float>                     // [NH·Σ T²]
+    public let att: UnsafeMutablePointer<Float>                     // keep: [NH·Σ T²]; else [threads·maxT²]
     public let atty: UnsafeMutablePointer<Float>                    // [N,C]
     public let residual2: UnsafeMutablePointer<Float>               // [N,C]  input + attention branch
-    public let ln2, ln2Mean, ln2Rstd: UnsafeMutablePointer<Float>   // [N,C], [N], [N]
-    public let fch, fchGelu: UnsafeMutablePointer<Float>            // [N,4C]
+    public let ln2, ln2Mean, ln2Rstd: UnsafeMutablePointer<Float>   // [N,C], [N], [N]   (inference: = ln1)
+    public let fch, fchGelu: UnsafeMutablePointer<Float>            // [N,4C]             (inference: fchGelu = fch)
+    /// Inference: floats of `att` each kernel thread scores in (maxT²); nil when every pair keeps its probabilities.
+    public let attentionScratchPerThread: Int?
 
-    static func count(tokens N: Int, attention A: Int, config: GPTConfig) -> Int {
-        let C = config.channels
-        return N * C * 4 + 4 * N + N * 3 * C + config.heads * A + 2 * N * 4 * C
+    static func count(_ batch: PackedBatch, config: GPTConfig, keep: Bool) -> Int {
+        let C = config.channels, N = batch.tokenCount
+        if keep { return N * C * 4 + 4 * N + N * 3 * C + config.heads * batch.attentionCount + 2 * N * 4 * C }
+        let maxT = batch.lengths.max() ?? 0
+        return N * C * 3 + 2 * N + N * 3 * C + Kernels.allThreads * maxT * maxT + N * 4 * C
     }
 
-    init(_ base: UnsafeMutablePointer<Float>, tokens N: Int, attention A: Int, config: GPTConfig) {
-        let C = config.channels
+    init(_ base: UnsafeMutablePointer<Float>, _ batch: PackedBatch, config: GPTConfig, keep: Bool) {
+        let C = config.channels, N = batch.tokenCount
         var q = base
         func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { q += n }; return q }
         ln1 = take(N * C); ln1Mean = take(N); ln1Rstd = take(N)
         qkv = take(N * 3 * C)
-        att = take(config.heads * A)
+        if keep {
+            att = take(config.heads * batch.attentionCount)
+            attentionScratchPerThread = nil
+        } else {
+            let maxT = batch.lengths.max() ?? 0
+            att = take(Kernels.allThreads * maxT * maxT)
+            attentionScratchPerThread = maxT * maxT
+        }
         atty = take(N * C)
         residual2 = take(N * C)
-        ln2 = take(N * C); ln2Mean = take(N); ln2Rstd = take(N)
-        fch = take(N * 4 * C); fchGelu = take(N * 4 * C)
+        if keep {
+            ln2 = take(N * C); ln2Mean = take(N); ln2Rstd = take(N)
+            fch = take(N * 4 * C); fchGelu = take(N * 4 * C)
+        } else {
+            ln2 = ln1; ln2Mean = ln1Mean; ln2Rstd = ln1Rstd
+            fch = take(N * 4 * C); fchGelu = fch
+        }
     }
 }
 
@@ -47,7 +65,7 @@ public func blockForward(_ output: UnsafeMutablePointer<Float>, _ input: UnsafeP
     let N = batch.tokenCount, C = config.channels, eps = config.layerNormEpsilon
     layernormForward(a.ln1, a.ln1Mean, a.ln1Rstd, input, w.ln1w, w.ln1b, N: N, C: C, eps: eps)
     matmulForward(a.qkv, a.ln1, w.qkvw, w.qkvb, N: N, IC: C, OC: 3 * C)
-    attentionForward(a.atty, a.att, a.qkv, batch, NH: config.heads, C: C)
+    attentionForward(a.atty, a.att, a.qkv, batch, NH: config.heads, C: C, scratchPerThread: a.attentionScratchPerThread)
     matmulResidualForward(a.residual2, input, a.atty, w.attprojw, w.attprojb, N: N, IC: C, C: C)
     mlpForward(output, a.residual2, w, ln2: a.ln2, mean: a.ln2Mean, rstd: a.ln2Rstd, fch: a.fch, fchGelu: a.fchGelu, N: N, C: C, eps: eps)
 }
@@ -108,9 +126,9 @@ public final class GPTRunner {
     public func withHiddenStates<R>(_ sequences: [[Int32]], _ body: (UnsafePointer<Float>, PackedBatch) throws -> R) throws -> R {
         let batch = try pack(sequences)
         let config = model.config, C = config.channels, N = batch.tokenCount
-        let actCount = BlockActivations.count(tokens: N, attention: batch.attentionCount, config: config)
+        let actCount = BlockActivations.count(batch, config: config, keep: false)
         let base = scratch.reserve(actCount + 2 * N * C + 2 * N)
-        let acts = BlockActivations(base, tokens: N, attention: batch.attentionCount, config: config)
+        let acts = BlockActivations(base, batch, config: config, keep: false)
         var x = base + actCount, y = x + N * C
         let mean = y + N * C, rstd = mean + N
         let t = model.tensors

@@ -154,14 +154,15 @@ private func forEachHead(_ batch: PackedBatch, NH: Int, _ body: (HeadItem, Int) 
 let attentionRowBlock = 64
 
 /// qkv[N,3C] holds q|k|v per token (head h at columns h·hs ..< (h+1)·hs of each third).
-/// att[NH·Σ T_b²] keeps each pair's softmax probabilities (masked entries 0) for backward.
+/// att[NH·Σ T_b²] keeps each pair's softmax probabilities (masked entries 0) for backward; with
+/// `scratchPerThread` (inference) each kernel thread scores its pairs in att[thread·scratchPerThread…] instead.
 /// out[N,C] = softmax(q·kᵀ/√hs + causal mask) · v, heads side by side.
 func attentionForward(_ out: UnsafeMutablePointer<Float>, _ att: UnsafeMutablePointer<Float>, _ qkv: UnsafePointer<Float>,
-                      _ batch: PackedBatch, NH: Int, C: Int) {
+                      _ batch: PackedBatch, NH: Int, C: Int, scratchPerThread: Int? = nil) {
     let hs = C / NH, C3 = 3 * C
     let scale = 1 / Float(hs).squareRoot()
-    forEachHead(batch, NH: NH) { item, _ in
-        let T = item.T, a = att + item.att
+    forEachHead(batch, NH: NH) { item, thread in
+        let T = item.T, a = att + (scratchPerThread.map { thread * $0 } ?? item.att)
         let q = qkv + item.start * C3 + item.head * hs, k = q + C, v = q + 2 * C
         for r0 in stride(from: 0, to: T, by: attentionRowBlock) {
             let r1 = min(T, r0 + attentionRowBlock), rows = r1 - r0
