@@ -94,7 +94,7 @@ let package = Package(
         // Starts the real `spamguard` and drives it with miltertest, spamguardctl and curl (see scripts/setup).
         .testTarget(name: "ControlEndToEndTests", dependencies: ["ControlProtocol", "Training"], exclude: ["miltertest"]),
         .testTarget(name: "LearningTests", dependencies: [
-            "Learning", "SpamguardService", "Training", "GPT",
+            "Learning", "SpamguardService", "ControlProtocol", "Training", "GPT",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

@@ -70,16 +70,17 @@ public final class ControlClient {
         close(descriptor)
     }
 
-    /// Sends `operation` and waits up to `timeout` for its result.
+    /// Sends `operation` (with `arguments`, for the operations that take some) and waits up to `timeout` for
+    /// its result.
     /// - Throws: `.refused` when the daemon answers with an error; the other cases when it does not answer.
     public func request<Result: Codable & Sendable>(
-        _ operation: ControlOperation, expecting: Result.Type, timeout: Duration = .seconds(10)
+        _ operation: ControlOperation, arguments: ControlArguments? = nil, expecting: Result.Type, timeout: Duration = .seconds(10)
     ) throws(ControlClientError) -> Result {
         let id = RequestID.number(nextID)
         nextID += 1
         let line: [UInt8]
         do {
-            line = try ControlCoding.line(ControlRequest(operation, id: id))
+            line = try ControlCoding.line(ControlRequest(operation, id: id, args: arguments))
         } catch {
             throw .malformedResponse("cannot encode the request: \(error)")
         }

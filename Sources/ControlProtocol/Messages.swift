@@ -20,6 +20,9 @@ public enum ControlProtocol {
     public static let version = 1
     /// The longest line either side accepts, newline included.
     public static let maxLineBytes = 64 * 1024
+    /// The longest request line the daemon accepts from root and its own user (whose `learn` carries whole
+    /// messages), when its configuration does not call for more.
+    public static let maxPrivilegedLineBytes = 16 << 20
 }
 
 /// The operations this build knows. The wire carries the raw value, so a daemon can be asked for an
@@ -33,13 +36,24 @@ public enum ControlOperation: String, Sendable, CaseIterable, Codable {
     case stats
     /// Re-read the configuration and the classifier.
     case reload
+    /// The classifier versions with their figures, which one serves, refused candidates.
+    case models
+    /// Serve another stored version (`args.version`; absent: the one before the serving one).
+    case rollback
+    /// Hold training until `resume-training`.
+    case pauseTraining = "pause-training"
+    case resumeTraining = "resume-training"
+    /// Train at the next chance without waiting for idleness.
+    case trainNow = "train-now"
+    /// Hand the learning loop corrections (`args.label`, `args.messages`).
+    case learn
 
     /// Operations that change the daemon's state are refused to peers that are neither root nor the
     /// daemon's own user.
     public var changesState: Bool {
         switch self {
-        case .ping, .status, .stats: false
-        case .reload: true
+        case .ping, .status, .stats, .models: false
+        case .reload, .rollback, .pauseTraining, .resumeTraining, .trainNow, .learn: true
         }
     }
 }
@@ -80,17 +94,26 @@ public struct ControlRequest: Sendable, Equatable, Codable {
     public var id: RequestID?
     /// A `ControlOperation` raw value, or something newer.
     public var op: String
+    /// The operation's arguments, for the few that take any.
+    public var args: ControlArguments? = nil
 
-    public init(_ operation: ControlOperation, id: RequestID? = nil) {
+    public init(_ operation: ControlOperation, id: RequestID? = nil, args: ControlArguments? = nil) {
         self.v = ControlProtocol.version
         self.id = id
         self.op = operation.rawValue
+        self.args = args
     }
 
     public init(v: Int, id: RequestID?, op: String) {
         self.v = v
         self.id = id
         self.op = op
+    }
+
+    /// A request without its arguments: what is left of one whose `args` do not decode.
+    public struct Head: Sendable, Decodable {
+        public var v: Int
+        public var op: String
     }
 }
 
@@ -128,6 +151,13 @@ public struct ControlErrorCode: RawRepresentable, Sendable, Hashable, Codable, C
     public static let modelRefused = Self(rawValue: "model_refused")
     /// The daemon is stopping.
     public static let unavailable = Self(rawValue: "unavailable")
+    /// A learning operation, and the daemon runs without its learning loop (`[feedback] enabled = false`, or its
+    /// state could not be opened).
+    public static let learningOff = Self(rawValue: "learning_off")
+    /// Rollback: no such version, or none older than the serving one; nothing changed.
+    public static let rollbackRefused = Self(rawValue: "rollback_refused")
+    /// The operation failed on the daemon's side (e.g. a file could not be written); the message says why.
+    public static let failed = Self(rawValue: "failed")
 }
 
 /// The `error` object of a failed request.

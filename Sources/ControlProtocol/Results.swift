@@ -75,13 +75,17 @@ public struct StatsReport: Sendable, Equatable, Codable {
     public var messages: MessageFigures
     public var latency: LatencyFigures
     public var batches: BatchFigures
+    /// The learning loop: feedback, the last training run, paused or not. Nil when the daemon runs without it.
+    public var learning: LearningStatus?
 
-    public init(daemon: DaemonFigures, classifier: ClassifierFigures?, messages: MessageFigures, latency: LatencyFigures, batches: BatchFigures) {
+    public init(daemon: DaemonFigures, classifier: ClassifierFigures?, messages: MessageFigures, latency: LatencyFigures, batches: BatchFigures,
+                learning: LearningStatus? = nil) {
         self.daemon = daemon
         self.classifier = classifier
         self.messages = messages
         self.latency = latency
         self.batches = batches
+        self.learning = learning
     }
 }
 

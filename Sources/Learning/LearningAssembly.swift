@@ -27,11 +27,16 @@ public enum LearningAssembly {
         let ledger = try Ledger(path: paths.ledger, logger: parts.logger)
         let intake = FeedbackIntake(folder: FeedbackFolder(root: paths.feedback), ledger: ledger,
                                     maxMessageBytes: parts.configuration.feedback.maxMessageBytes, logger: parts.logger)
+        let pace = TrainingPace(activity: parts.activity)
+        if FileOperations.kind(paths.pausedMarker) != .missing {
+            pace.pause()
+            parts.logger.notice("learning: training stays paused (an operator paused it; spamguardctl resume-training)")
+        }
         let loop = LearningLoop(
             settings: LearningLoop.Settings(parts.configuration, paths: paths), intake: intake, store: store,
-            pace: TrainingPace(activity: parts.activity), board: LearningBoard(), models: parts.models, loader: parts.loader,
+            pace: pace, board: LearningBoard(), models: parts.models, loader: parts.loader,
             activity: parts.activity, logger: parts.logger)
         let catalog = ModelCatalog(store: store, configured: parts.configuration.model.classifier)
-        return (loop, LearningControl(loop: loop, catalog: catalog, logger: parts.logger))
+        return (loop, LearningControl(loop: loop, catalog: catalog, pausedMarker: paths.pausedMarker, logger: parts.logger))
     }
 }

@@ -1,3 +1,4 @@
+import ControlProtocol
 import Foundation
 import Logging
 import SpamguardService
@@ -11,27 +12,30 @@ public actor LearningControl: LearningOperations {
     let pace: TrainingPace
     let board: LearningBoard
     let loop: LearningLoop
+    /// Present while an operator has paused training, so that a restart keeps it paused.
+    let pausedMarker: String
     let logger: Logger
 
-    init(loop: LearningLoop, catalog: ModelCatalog, logger: Logger) {
+    init(loop: LearningLoop, catalog: ModelCatalog, pausedMarker: String, logger: Logger) {
         self.folder = loop.intake.folder
         self.catalog = catalog
         self.pace = loop.pace
         self.board = loop.board
         self.loop = loop
+        self.pausedMarker = pausedMarker
         self.logger = logger
     }
 
     public func learn(_ label: FeedbackLabel, messages: [FeedbackSubmission]) throws -> LearnReceipt {
         var receipt = LearnReceipt(queued: [], refused: [:])
         for message in messages {
-            if let reason = MailCheck.rejection(of: message.bytes) {
+            if let reason = MailCheck.submissionRefusal(of: message.bytes, maxBytes: loop.intake.maxMessageBytes) {
                 receipt.refused[message.name] = reason
             } else {
                 receipt.queued.append(try folder.drop(message.bytes, label: label, name: message.name))
             }
         }
-        logger.notice("learning: \(receipt.queued.count) messages submitted as \(label)\(receipt.refused.isEmpty ? "" : ", \(receipt.refused.count) refused (not mail)")")
+        logger.notice("learning: \(receipt.queued.count) messages submitted as \(label)\(receipt.refused.isEmpty ? "" : ", \(receipt.refused.count) refused")")
         return receipt
     }
 
@@ -40,20 +44,27 @@ public actor LearningControl: LearningOperations {
     }
 
     public func rollback(to version: String?) async throws -> RollbackReport {
-        let (from, to) = try catalog.store.rollback(to: version)
+        let from: String?, to: String
+        do {
+            (from, to) = try catalog.store.rollback(to: version)
+        } catch let error as BundleStore.StoreError {
+            throw ControlFailure(.rollbackRefused, "\(error)")
+        }
         try loop.ledger.recordServing(ServingRecord(version: to, previous: from, reason: "rollback", time: Date()))
         logger.notice("learning: rollback from \(from ?? "none") to \(to)")
         await loop.swapServingModel()
         return RollbackReport(from: from, to: to, applied: loop.models?.currentModel?.version == to)
     }
 
-    public func pauseTraining() {
+    public func pauseTraining() throws {
+        try FileOperations.writeDurably([], to: pausedMarker)
         pace.pause()
         logger.notice("learning: training paused by the operator")
     }
 
-    public func resumeTraining() {
+    public func resumeTraining() throws {
         pace.resume()
+        if FileOperations.kind(pausedMarker) != .missing { try FileOperations.remove(pausedMarker) }
         logger.notice("learning: training resumed by the operator")
     }
 
@@ -64,15 +75,16 @@ public actor LearningControl: LearningOperations {
 
     public func learningStatus() -> LearningStatus {
         var activity = board.activity
-        if pace.isWaitingForMail { activity += ", paused for mail" } else if pace.isPaused { activity += ", paused" }
-        return LearningStatus(state: loop.ledger.state, folder: folder, serving: catalog.servingCreated(),
-                              paused: pace.isPaused, activity: activity)
+        if pace.isWaitingForMail { activity += ", paused for mail" } else if pace.isPaused, activity.hasPrefix("training") { activity += ", paused" }
+        return LearningStatus(state: loop.ledger.state, folder: folder, serving: catalog.servingCreated(), paused: pace.isPaused,
+                              trainNowRequested: board.trainingNowRequested, activity: activity)
     }
 }
 
 extension LearningStatus {
     /// The learning part of `stats`, from the ledger, the feedback folder and the serving version.
-    public init(state: LedgerState, folder: FeedbackFolder, serving: (version: String, created: Date)?, paused: Bool, activity: String) {
+    public init(state: LedgerState, folder: FeedbackFolder, serving: (version: String, created: Date)?, paused: Bool,
+                trainNowRequested: Bool = false, activity: String, now: Date = Date()) {
         var feedback = Feedback()
         feedback.waiting = (try? folder.waiting().count) ?? 0
         feedback.untrained = state.untrained.count
@@ -80,8 +92,9 @@ extension LearningStatus {
         feedback.duplicates = state.duplicates
         feedback.relabeled = state.relabeled
         feedback.rejected = state.rejected
-        self.init(enabled: true, paused: paused, activity: activity, feedback: feedback, lastRun: state.lastRun.map(Run.init),
-                  servingVersion: serving?.version, servingCreated: serving?.created)
+        self.init(enabled: true, paused: paused, trainNowRequested: trainNowRequested, activity: activity, feedback: feedback,
+                  lastRun: state.lastRun.map(Run.init), servingVersion: serving?.version, servingCreated: serving?.created,
+                  servingAgeSeconds: serving.map { now.timeIntervalSince($0.created) })
     }
 }
 

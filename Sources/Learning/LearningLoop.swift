@@ -15,12 +15,15 @@ public struct LearningPaths: Sendable, Equatable {
     public var ledger: String
     /// The frozen-prefix feature cache, shared with `spamguardctl train --cache-dir` (`<state.dir>/feature-cache`).
     public var featureCache: String
+    /// Present while an operator has paused training (`<state.dir>/learning/training-paused`).
+    public var pausedMarker: String
 
     public init(_ configuration: Configuration) {
         feedback = configuration.feedback.directory
         store = configuration.stateDirectory + "/classifiers"
         ledger = configuration.stateDirectory + "/learning/ledger.jsonl"
         featureCache = configuration.stateDirectory + "/feature-cache"
+        pausedMarker = configuration.stateDirectory + "/learning/training-paused"
     }
 }
 
@@ -30,6 +33,8 @@ final class LearningBoard: Sendable {
     private struct State {
         var activity = "starting"
         var trainNow = false
+        /// Counts `train-now` requests, so that one made during an intake is not withdrawn by it.
+        var trainNowRequests = 0
     }
 
     private let state = Mutex(State())
@@ -39,9 +44,21 @@ final class LearningBoard: Sendable {
         set { state.withLock { $0.activity = newValue } }
     }
 
-    func requestTrainingNow() { state.withLock { $0.trainNow = true } }
+    func requestTrainingNow() {
+        state.withLock {
+            $0.trainNow = true
+            $0.trainNowRequests += 1
+        }
+    }
+
     var trainingNowRequested: Bool { state.withLock { $0.trainNow } }
+    var trainingNowRequests: Int { state.withLock { $0.trainNowRequests } }
     func clearTrainingNow() { state.withLock { $0.trainNow = false } }
+
+    /// Withdraws a `train-now` request unless another came after `requests` (what `trainingNowRequests` was).
+    func withdrawTrainingNow(asOf requests: Int) {
+        state.withLock { if $0.trainNowRequests == requests { $0.trainNow = false } }
+    }
 }
 
 /// The learning loop, run by the daemon's `ServiceGroup`: takes corrections in from the feedback folder, and
@@ -137,7 +154,11 @@ public final class LearningLoop: Service, Sendable {
         await withDiscardingTaskGroup { group in
             var lastRetention = ContinuousClock.now - .seconds(86400)
             while !pace.isCancelled, !Task.isShuttingDownGracefully {
+                let requests = board.trainingNowRequests
                 await takeIn()
+                // Everything waiting is taken in and nothing is new: a `train-now` from before has nothing to learn
+                // and lapses, rather than start a run on the next single correction.
+                if !training.withLock({ $0 }), ledger.state.untrained.isEmpty { board.withdrawTrainingNow(asOf: requests) }
                 if lastRetention.duration(to: .now) > .seconds(3600) {
                     lastRetention = .now
                     await expireOldFiles()

@@ -23,6 +23,14 @@ public enum MailCheck {
         return nil
     }
 
+    /// Why a message handed to `learn` is refused at once (not mail, or over `maxBytes`, which is
+    /// `[feedback] max_message_bytes`); nil when it may go into the feedback folder.
+    public static func submissionRefusal(of bytes: [UInt8], maxBytes: Int) -> String? {
+        if let reason = rejection(of: bytes) { return "not a mail message (\(reason))" }
+        if bytes.count > maxBytes { return "\(bytes.count) bytes, over [feedback] max_message_bytes (\(maxBytes))" }
+        return nil
+    }
+
     /// SHA-256 (hex) of the message with CRLF line ends read as LF, so that the same message stored by tools
     /// with different line ends counts once.
     public static func digest(of bytes: [UInt8]) -> String {

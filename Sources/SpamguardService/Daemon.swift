@@ -1,3 +1,4 @@
+import ControlProtocol
 import CoreMetrics
 import Logging
 import ServiceLifecycle
@@ -80,13 +81,18 @@ public struct Daemon: Sendable {
         // The control and metrics sockets wait for readiness on one epoll thread, never on the cooperative pool.
         let reactor = try SocketReactor()
         defer { reactor.stop() }
+        let learning = extras.learning
+        var controlLimits = ControlServer.Limits()
+        // `learn` from root or the daemon's user carries whole messages, base64.
+        controlLimits.maxPrivilegedLineBytes = max(
+            ControlProtocol.maxPrivilegedLineBytes, FeedbackSubmission.encodedSize(of: configuration.feedback.maxMessageBytes) + 64 * 1024)
         let control = ControlServer(
             socketPath: configuration.controlSocket,
             responder: ControlResponder(
-                operations: DaemonControl(process: process, filter: filter, models: models, reloader: reloader),
+                operations: DaemonControl(process: process, filter: filter, models: models, reloader: reloader, learning: learning),
                 daemonUID: geteuid(), logger: logger
             ),
-            reactor: reactor, logger: logger
+            reactor: reactor, limits: controlLimits, logger: logger
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: models),
@@ -98,7 +104,9 @@ public struct Daemon: Sendable {
             let export = prometheus.export
             services.append(.init(service: MetricsEndpoint(
                 address: prometheus.address, export: export,
-                refresh: { export.refresh(inFlight: filter.messagesInFlight, classifierVersion: models.currentModel?.version) },
+                refresh: {
+                    export.refresh(inFlight: filter.messagesInFlight, classifier: models.currentModel, learning: await learning?.learningStatus())
+                },
                 reactor: reactor, logger: logger
             )))
         }

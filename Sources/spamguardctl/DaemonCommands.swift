@@ -19,8 +19,9 @@ enum DaemonExit {
     static let configurationUnreadable = ExitCode(78)
 
     static let summary = """
-        Exit status of stats, reload, ping and status: 0 the daemon answered; 1 it refused the request \
-        (a reload with a bad configuration or model); 2 no usable answer (timeout, broken connection); \
+        Exit status of the commands that talk to the daemon: 0 the daemon answered; 1 it refused the request \
+        (a reload with a bad configuration or model, a rollback to no such version; learn: a file was not \
+        mail or could not be read); 2 no usable answer (timeout, broken connection); \
         3 the daemon is not running (nobody listens on the socket); 4 no socket at the path; \
         5 permission denied (socket permissions, or a state change asked by someone other than root or \
         the daemon's user); 78 the configuration file cannot be read to find the socket.
@@ -44,7 +45,7 @@ struct DaemonConnectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The daemon's control socket (default: [control] socket of the configuration).", valueName: "path"))
     var socket: String?
 
-    @Option(help: ArgumentHelp("The daemon's configuration file, read to find the socket.", valueName: "path"))
+    @Option(help: ArgumentHelp("The daemon's configuration file: where the socket is, and the daemon's files for the commands that work without it.", valueName: "path"))
     var config: String = Configuration.defaultPath
 
     @Option(help: ArgumentHelp("Seconds to wait for the answer.", valueName: "seconds"))
@@ -52,26 +53,55 @@ struct DaemonConnectionOptions: ParsableArguments {
 
     func socketPath() throws -> String {
         if let socket { return socket }
-        // No file at the default path: the built-in defaults apply, as they do for the daemon.
-        if config == Configuration.defaultPath, access(config, F_OK) != 0 { return Configuration().controlSocket }
-        do {
-            return try Configuration.load(from: config).controlSocket
-        } catch {
-            warn("\(error) (give the socket with --socket)")
-            throw DaemonExit.configurationUnreadable
-        }
+        return try configuration(hint: " (give the socket with --socket)").controlSocket
     }
 
     /// Sends `operation` and returns its result, or exits with one line and the matching status.
-    func request<Result: Codable & Sendable>(_ operation: ControlOperation, expecting: Result.Type, defaultTimeout: Double = 10) throws -> Result {
+    func request<Result: Codable & Sendable>(
+        _ operation: ControlOperation, arguments: ControlArguments? = nil, expecting: Result.Type, defaultTimeout: Double = 10
+    ) throws -> Result {
         let path = try socketPath()
-        let seconds = timeout ?? defaultTimeout
-        guard seconds > 0, seconds.isFinite else { throw ValidationError("--timeout must be a positive number of seconds") }
+        let wait = try timeout(default: defaultTimeout)
         do {
             let client = try ControlClient(socketPath: path)
-            return try client.request(operation, expecting: Result.self, timeout: .milliseconds(Int64(seconds * 1000)))
+            return try client.request(operation, arguments: arguments, expecting: Result.self, timeout: wait)
         } catch {
             throw DaemonExit.report(error)
+        }
+    }
+
+    /// Runs `body` on a connection to the daemon, with the timeout for each request; nil when no daemon runs
+    /// (no socket, or nobody listening on it), for the commands that then work on the files themselves. Any
+    /// other failure exits with one line and the matching status.
+    func ifRunning<T>(defaultTimeout: Double = 10, _ body: (ControlClient, Duration) throws(ControlClientError) -> T) throws -> T? {
+        let path = try socketPath()
+        let wait = try timeout(default: defaultTimeout)
+        do {
+            return try body(try ControlClient(socketPath: path), wait)
+        } catch {
+            switch error {
+            case .socketMissing, .notRunning: return nil
+            default: throw DaemonExit.report(error)
+            }
+        }
+    }
+
+    private func timeout(default seconds: Double) throws -> Duration {
+        let seconds = timeout ?? seconds
+        guard seconds > 0, seconds.isFinite else { throw ValidationError("--timeout must be a positive number of seconds") }
+        return .milliseconds(Int64(seconds * 1000))
+    }
+
+    /// The configuration: where the socket is, and the daemon's files for the commands that work on them when it
+    /// does not run.
+    func configuration(hint: String = "") throws -> Configuration {
+        // No file at the default path: the built-in defaults apply, as they do for the daemon.
+        if config == Configuration.defaultPath, access(config, F_OK) != 0 { return Configuration() }
+        do {
+            return try Configuration.load(from: config)
+        } catch {
+            warn("\(error)\(hint)")
+            throw DaemonExit.configurationUnreadable
         }
     }
 }
@@ -79,11 +109,14 @@ struct DaemonConnectionOptions: ParsableArguments {
 struct StatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
-        abstract: "Messages per outcome, latency percentiles, batch sizes, the classifier serving, memory.",
+        abstract: "Messages per outcome, latency percentiles, batch sizes, the classifier serving, memory, learning.",
         discussion: """
             Message counts survive restarts (they are saved in [state] dir) and say since when they count; \
-            latency is since the daemon started and over the last five minutes. --json prints the daemon's \
-            figures for scripts (rates and shares as fractions 0..1, times in milliseconds or seconds as named).
+            latency is since the daemon started and over the last five minutes. With the learning loop on: \
+            corrections waiting, learned and rejected, the last training run (when, how long, on how many \
+            examples, promoted or refused and why), whether training is paused, and the serving version's age. \
+            --json prints the daemon's figures for scripts (rates and shares as fractions 0..1, times in \
+            milliseconds or seconds as named).
 
             \(DaemonExit.summary)
             """
@@ -95,10 +128,7 @@ struct StatsCommand: ParsableCommand {
     func run() throws {
         let report = try connection.request(.stats, expecting: StatsReport.self)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            encoder.dateEncodingStrategy = .iso8601
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            print(String(decoding: try prettyJSON(report), as: UTF8.self))
         } else {
             print(StatsTable(report, now: Date()).text, terminator: "")
         }

@@ -23,6 +23,11 @@ struct StatsTable {
         lines.append(contentsOf: latencyLines)
         lines.append("")
         lines.append(batchLine)
+        if let learning = report.learning {
+            lines.append("")
+            lines.append("learning from corrections:")
+            lines.append(contentsOf: ModelsCommand.learningLines(learning, now: now).map { "  " + $0 })
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -141,9 +141,11 @@ struct ControlEndToEndTests {
             }
             let pid = try client.request(.ping, expecting: PingResult.self).pid
 
-            // An oversized line: an error line, then the daemon closes the connection.
+            // An oversized line: an error line, then the daemon closes the connection. This test is root, whose
+            // lines may be longer (learn carries whole messages): over that limit too.
             let flooder = try ControlClient(socketPath: socket)
-            try? flooder.write([UInt8](repeating: UInt8(ascii: "x"), count: 70 * 1024), deadline: .now + .seconds(5), timeout: .seconds(5))
+            let oversized = ControlProtocol.maxPrivilegedLineBytes + 64 * 1024
+            try? flooder.write([UInt8](repeating: UInt8(ascii: "x"), count: oversized), deadline: .now + .seconds(5), timeout: .seconds(5))
             let refusal = try ControlCoding.decode(ControlResponse<NoResult>.self, from: flooder.readLine(deadline: .now + .seconds(5), timeout: .seconds(5)))
             let afterwards = Result { try flooder.readLine(deadline: .now + .seconds(5), timeout: .seconds(5)) }
             withExtendedLifetime(halfSent) {}

@@ -83,6 +83,89 @@ struct CodecTests {
     }
 }
 
+@Suite("Control protocol: the learning loop's requests and results")
+struct LearningCodecTests {
+    private func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+    @Test("operation names on the wire, and which of them change state")
+    func operations() {
+        #expect(ControlOperation.allCases.map(\.rawValue) == [
+            "ping", "status", "stats", "reload", "models", "rollback", "pause-training", "resume-training", "train-now", "learn",
+        ])
+        #expect(Set(ControlOperation.allCases.filter(\.changesState)) == [.reload, .rollback, .pauseTraining, .resumeTraining, .trainNow, .learn])
+    }
+
+    @Test("learn carries the label and the messages, their bytes as base64, binary included")
+    func learnRequest() throws {
+        let message = FeedbackSubmission(name: "a.eml", bytes: Array("Subject: x\r\n\r\n".utf8) + [0, 0xFF])
+        let line = try ControlCoding.line(ControlRequest(.learn, id: .number(1), args: .learn(.spam, [message])))
+        #expect(text(line) == #"{"args":{"label":"spam","messages":[{"data":"U3ViamVjdDogeA0KDQoA/w==","name":"a.eml"}]},"id":1,"op":"learn","v":1}"# + "\n")
+        let decoded = try ControlCoding.decode(ControlRequest.self, from: line.dropLast())
+        #expect(decoded.args?.label == .spam)
+        #expect(decoded.args?.messages == [message])
+        #expect(FeedbackSubmission.encodedSize(of: message.bytes.count) == "U3ViamVjdDogeA0KDQoA/w==".count)
+    }
+
+    @Test("rollback names its version, or leaves it out; requests without args encode none")
+    func rollbackRequest() throws {
+        #expect(text(try ControlCoding.encode(ControlRequest(.rollback, args: .rollback(to: "20261125-1")))) == #"{"args":{"version":"20261125-1"},"op":"rollback","v":1}"#)
+        #expect(text(try ControlCoding.encode(ControlRequest(.trainNow))) == #"{"op":"train-now","v":1}"#)
+        let decoded = try ControlCoding.decode(ControlRequest.self, from: Array(#"{"v":1,"op":"rollback","args":{"version":"a","later":true}}"#.utf8))
+        #expect(decoded.args == ControlArguments(version: "a"))
+    }
+
+    @Test("a message that is not base64, or an unknown label, does not decode")
+    func badArguments() {
+        for json in [#"{"v":1,"op":"learn","args":{"label":"spam","messages":[{"name":"x","data":"no!"}]}}"#,
+                     #"{"v":1,"op":"learn","args":{"label":"eggs","messages":[]}}"#,
+                     #"{"v":1,"op":"learn","args":{"label":"ham","messages":[{"data":"AA=="}]}}"#] {
+            #expect(throws: (any Error).self, "\(json)") { try ControlCoding.decode(ControlRequest.self, from: Array(json.utf8)) }
+        }
+    }
+
+    @Test("models and the learning status round-trip with snake_case keys")
+    func resultsRoundTrip() throws {
+        let created = Date(timeIntervalSince1970: 1_764_000_000)
+        let list = ModelList(
+            versions: [ModelVersion(version: "v2", created: created, parent: "v1", serving: true,
+                                    heldOut: ModelFigures(accuracy: 0.95, falsePositiveRate: 0.01, count: 200),
+                                    feedback: ModelFigures(accuracy: 1, falsePositiveRate: 0, count: 30))],
+            refused: [RefusedCandidate(version: "v3", directory: "/s/candidates/v3", reason: "worse")], configured: nil)
+        let listJSON = text(try ControlCoding.encode(list))
+        for key in ["\"held_out\":{", "\"false_positive_rate\":0.01", "\"serving\":true", "\"created\":\"2025-11-24T16:00:00Z\""] {
+            #expect(listJSON.contains(key), "\(key) in \(listJSON)")
+        }
+        #expect(try ControlCoding.decode(ModelList.self, from: Array(listJSON.utf8)) == list)
+
+        var feedback = LearningStatus.Feedback()
+        feedback.waiting = 2
+        feedback.untrained = 5
+        let status = LearningStatus(
+            enabled: true, paused: true, trainNowRequested: true, activity: "waiting for idle", feedback: feedback,
+            lastRun: .init(id: 3, started: created, seconds: 12.5, examples: 40, feedbackExamples: 10, replayedExamples: 30,
+                           outcome: "refused", reason: "accuracy fell", parent: "v1", candidate: "v3"),
+            servingVersion: "v2", servingCreated: created, servingAgeSeconds: 86400)
+        let report = StatsReport(
+            daemon: DaemonFigures(pid: 1, started: created, uptimeSeconds: 1, residentMemoryBytes: 1), classifier: nil,
+            messages: MessageFigures(since: created, total: 0, scanned: 0, outcomes: [:]),
+            latency: LatencyFigures(sinceStart: .empty, lastFiveMinutes: .empty), batches: BatchFigures(forwardPasses: 0, sizes: [:]),
+            learning: status)
+        let json = text(try ControlCoding.encode(ControlResponse.success(report, id: nil)))
+        for key in ["\"learning\":{", "\"train_now_requested\":true", "\"last_run\":{", "\"feedback_examples\":10", "\"replayed_examples\":30",
+                    "\"serving_version\":\"v2\"", "\"serving_age_seconds\":86400", "\"untrained\":5"] {
+            #expect(json.contains(key), "\(key) in \(json)")
+        }
+        #expect(try ControlCoding.decode(ControlResponse<StatsReport>.self, from: Array(json.utf8)).result == report)
+
+        // A daemon without the learning loop, or from before it: no learning section.
+        var without = report
+        without.learning = nil
+        let older = text(try ControlCoding.encode(without))
+        #expect(!older.contains("learning"))
+        #expect(try ControlCoding.decode(StatsReport.self, from: Array(older.utf8)).learning == nil)
+    }
+}
+
 @Suite("LineBuffer: lines out of chunks, with a cap")
 struct LineBufferTests {
     private func lines(_ buffer: inout LineBuffer) throws -> [String] {

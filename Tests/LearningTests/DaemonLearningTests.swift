@@ -1,3 +1,4 @@
+import ControlProtocol
 import Foundation
 import Logging
 import Testing
@@ -175,7 +176,8 @@ struct DaemonLearningTests {
         let restarted = try s.daemon(log: "restarted.log")
         #expect(await restarted.waitForLog("learning: feedback in"))
         let deadline = Date(timeIntervalSinceNow: 30)
-        while s.ledger.learned < 120, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        // A message is recorded in the ledger, then filed: wait for the filing of the last one too.
+        while s.ledger.learned < 120 || !names(s.folder.claimed).isEmpty, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
         expectEveryMessageAccountedFor(s, dropped: 120)
         #expect(s.ledger.learned == 120 && s.ledger.duplicates == 0)
         #expect(await restarted.stop() == 0)

@@ -1,3 +1,4 @@
+import ControlProtocol
 import Foundation
 import Logging
 import Testing
@@ -127,15 +128,26 @@ struct LearningLoopTests {
         defer { remove(root) }
         let (world, _) = try await TinyWorld.trained(in: root, train: 60, validation: 20)
         let running = try await start(world, idleSeconds: 3600, minNew: 50)
-        await running.control.pauseTraining()
+        try await running.control.pauseTraining()
         for i in 0..<12 { try running.folder.drop(Array(TinyWorld.campaign(i).utf8), label: .spam, name: "c\(i)") }
         #expect(await eventually { running.loop.ledger.state.untrained.count == 12 })
         await running.control.trainNow()
         try await Task.sleep(for: .milliseconds(800))
         #expect(running.loop.ledger.state.lastRun == nil, "paused: not even train-now starts a run")
         #expect(await running.control.learningStatus().paused)
-        await running.control.resumeTraining()
+        // The pause outlives the process: a daemon starting on the same state starts paused.
+        let marker = LearningPaths(running.configuration).pausedMarker
+        #expect(FileManager.default.fileExists(atPath: marker))
+        let parts = DaemonParts(configuration: running.configuration, models: running.models, activity: running.activity,
+                                loader: BundleClassifierLoader(store: running.store), logger: quiet)
+        #expect(try await LearningAssembly.make(parts, store: running.store).1.learningStatus().paused)
+        try await running.control.resumeTraining()
+        #expect(!FileManager.default.fileExists(atPath: marker))
         #expect(await eventually { running.loop.ledger.state.lastRun != nil }, "train-now: no idle hour, fewer than min_new_examples")
+        #expect(await !running.control.learningStatus().trainNowRequested, "a run takes the request")
+        // With nothing new, a train-now lapses at the next intake instead of waiting for the next correction.
+        await running.control.trainNow()
+        #expect(await eventually(5) { await !running.control.learningStatus().trainNowRequested })
         await running.stop()
     }
 }

@@ -9,9 +9,14 @@ import Testing
 final class FakeOperations: ControlOperations {
     let reloads = Mutex(0)
     let reloadResult: Result<ReloadResult, ControlFailure>
+    let learning: (any LearningOperations)?
 
-    init(reloadResult: Result<ReloadResult, ControlFailure> = .success(ReloadResult(modelVersion: "new", previousModelVersion: "old"))) {
+    init(
+        reloadResult: Result<ReloadResult, ControlFailure> = .success(ReloadResult(modelVersion: "new", previousModelVersion: "old")),
+        learning: (any LearningOperations)? = nil
+    ) {
         self.reloadResult = reloadResult
+        self.learning = learning
     }
 
     func ping() async -> PingResult { PingResult(pid: 4242, uptimeSeconds: 1) }
@@ -123,7 +128,7 @@ struct ControlServerTests {
             #expect(stats.result?.messages.outcomes["ham"]?.count == 1)
             #expect(unknown.id == .number(3))
             #expect(unknown.error?.code == .unknownOperation)
-            #expect(unknown.error?.message == #"unknown operation "nope" (this daemon knows ping, reload, stats, status)"#)
+            #expect(unknown.error?.message == #"unknown operation "nope" (this daemon knows learn, models, pause-training, ping, reload, resume-training, rollback, stats, status, train-now)"#)
         }
     }
 
@@ -139,19 +144,24 @@ struct ControlServerTests {
         #expect(refusing.reloads.withLock { $0 } == 1)
     }
 
-    @Test("a line over the limit gets too_large and the connection is closed")
+    @Test("a line over the limit gets too_large and the connection is closed; the limit of root and the daemon's user is higher")
     func tooLarge() async throws {
         var limits = ControlServer.Limits()
-        limits.maxLineBytes = 1024
+        (limits.maxLineBytes, limits.maxPrivilegedLineBytes) = (1024, 4096)
         try await withControlServer(limits: limits) { path in
-            let (refusal, afterwards, nextPing) = try await offPool {
+            // This test is the daemon's user: a 3000-byte request is within its limit, 5000 bytes are not.
+            let (long, refusal, afterwards, nextPing) = try await offPool {
                 let client = try ControlClient(socketPath: path)
-                try client.write(Array(repeating: UInt8(ascii: "a"), count: 1500), deadline: .now + .seconds(5), timeout: .seconds(5))
+                try client.send(#"{"v":1,"op":"ping","padding":""# + String(repeating: "x", count: 3000) + #""}"#)
+                let long = try client.receive(PingResult.self)
+                try client.write(Array(repeating: UInt8(ascii: "a"), count: 5000), deadline: .now + .seconds(5), timeout: .seconds(5))
                 let refusal = try client.receive()
                 let afterwards = clientError { _ = try client.readLine(deadline: .now + .seconds(5), timeout: .seconds(5)) }
-                return (refusal, afterwards, try ControlClient(socketPath: path).ping())
+                return (long, refusal, afterwards, try ControlClient(socketPath: path).ping())
             }
+            #expect(long.result?.pid == 4242)
             #expect(refusal.error?.code == .tooLarge)
+            #expect(refusal.error?.message == "a request line may be at most 4096 bytes")
             #expect(afterwards?.isConnectionLost == true, "\(String(describing: afterwards))")
             #expect(nextPing == 4242, "the server carries on")
         }
@@ -338,19 +348,19 @@ struct MetricsEndpointTests {
     }
 
     @Test("GET /metrics is the exposition; other paths 404, other methods 405")
-    func responses() {
+    func responses() async {
         let export = PrometheusExport(process: ProcessFacts())
         _ = MessageCounters(restoring: .init(tagged: 3), metrics: export.factory)
         let refreshed = Mutex(0)
         let refresh: @Sendable () -> Void = { refreshed.withLock { $0 += 1 } }
-        let ok = MetricsEndpoint.respond(to: HTTPRequestHead(method: "GET", path: "/metrics"), export: export, refresh: refresh)
+        let ok = await MetricsEndpoint.respond(to: HTTPRequestHead(method: "GET", path: "/metrics"), export: export, refresh: refresh)
         let text = String(decoding: ok.bytes, as: UTF8.self)
         #expect(text.hasPrefix("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: \(ok.body.count)\r\nConnection: close\r\n\r\n"))
         #expect(text.contains("spamguard_messages_total{outcome=\"tagged\"} 3\n"))
         #expect(text.contains("# TYPE process_resident_memory_bytes gauge\n"))
         #expect(refreshed.withLock { $0 } == 1)
-        #expect(MetricsEndpoint.respond(to: HTTPRequestHead(method: "GET", path: "/"), export: export, refresh: refresh).status == .notFound)
-        let post = MetricsEndpoint.respond(to: HTTPRequestHead(method: "POST", path: "/metrics"), export: export, refresh: refresh)
+        #expect(await MetricsEndpoint.respond(to: HTTPRequestHead(method: "GET", path: "/"), export: export, refresh: refresh).status == .notFound)
+        let post = await MetricsEndpoint.respond(to: HTTPRequestHead(method: "POST", path: "/metrics"), export: export, refresh: refresh)
         #expect(post.status == .methodNotAllowed)
         #expect(String(decoding: post.bytes, as: UTF8.self).contains("Allow: GET\r\n"))
         #expect(refreshed.withLock { $0 } == 1, "only a scrape refreshes")
@@ -385,6 +395,44 @@ struct MetricsEndpointTests {
         export.refresh(inFlight: 0, classifierVersion: nil)
         text = String(decoding: export.exposition(), as: UTF8.self)
         #expect(!text.contains("spamguard_classifier_info{"))
+    }
+
+    @Test("the learning loop's figures: feedback by state, paused, the last run; no series at all without the loop")
+    func learningGauges() {
+        let export = PrometheusExport(process: ProcessFacts())
+        /// The sample lines, without the `# TYPE` lines (which stay once a series was made).
+        func samples() -> [String] {
+            String(decoding: export.exposition(), as: UTF8.self).split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") }
+        }
+        var feedback = LearningStatus.Feedback()
+        feedback.waiting = 3
+        feedback.learned = 120
+        feedback.rejected = 2
+        let run = LearningStatus.Run(id: 4, started: Date(timeIntervalSince1970: 1_764_000_000), seconds: 42.5, examples: 160,
+                                     feedbackExamples: 40, replayedExamples: 120, outcome: "refused", reason: "worse", parent: "v1", candidate: "v2")
+        var status = LearningStatus(enabled: true, paused: true, activity: "idle", feedback: feedback, lastRun: run,
+                                    servingVersion: "v1", servingCreated: nil)
+        export.refresh(inFlight: 0, classifierVersion: "v1", classifierCreated: Date(timeIntervalSince1970: 1_763_000_000), learning: status)
+        var lines = samples()
+        for line in ["spamguard_feedback_messages{state=\"waiting\"} 3.0", "spamguard_feedback_messages{state=\"learned\"} 120.0",
+                     "spamguard_feedback_messages{state=\"rejected\"} 2.0", "spamguard_feedback_messages{state=\"untrained\"} 0.0",
+                     "spamguard_training_paused 1.0", "spamguard_training_last_run_duration_seconds 42.5",
+                     "spamguard_training_last_run_examples 160.0", "spamguard_training_last_run_outcome{outcome=\"refused\"} 1.0",
+                     "spamguard_training_last_run_start_timestamp_seconds 1764000000.0",
+                     "spamguard_classifier_created_timestamp_seconds 1763000000.0"] {
+            #expect(lines.contains(line), "\(line) in \(lines)")
+        }
+        status.paused = false
+        status.lastRun?.outcome = "promoted"
+        export.refresh(inFlight: 0, classifierVersion: "v1", learning: status)
+        lines = samples()
+        #expect(lines.contains("spamguard_training_paused 0.0"))
+        #expect(lines.contains("spamguard_training_last_run_outcome{outcome=\"promoted\"} 1.0"))
+        #expect(!lines.contains { $0.contains("outcome=\"refused\"") })
+        #expect(!lines.contains { $0.hasPrefix("spamguard_classifier_created_timestamp_seconds") }, "no creation time known")
+        export.refresh(inFlight: 0, classifierVersion: "v1", learning: nil)
+        lines = samples()
+        #expect(!lines.contains { $0.hasPrefix("spamguard_feedback_") || $0.hasPrefix("spamguard_training_") }, "\(lines)")
     }
 }
 

@@ -6,13 +6,16 @@ import ServiceLifecycle
 /// (docs/control-protocol.md). Each connection is served by a child task of `run()`; a connection may send
 /// many requests, one line each, and gets one response line per request, in order.
 ///
-/// A connection that sends a line longer than `maxLineBytes`, or no complete line within `requestTimeout`,
+/// A connection that sends a line longer than `maxLineBytes` (`maxPrivilegedLineBytes` from root and the daemon's
+/// user, whose `learn` carries whole messages), or no complete line within `requestTimeout`,
 /// gets an error line and is closed; nothing it sends reaches beyond its own task. All connections together
 /// get at most `requestsPerSecond` answers (after a burst), so no flood of requests takes more than a small
 /// share of a core from the mail.
 public struct ControlServer: Service {
     public struct Limits: Sendable {
         public var maxLineBytes = ControlProtocol.maxLineBytes
+        /// The same for root and the daemon's user.
+        public var maxPrivilegedLineBytes = ControlProtocol.maxPrivilegedLineBytes
         /// From the moment the daemon waits for a request until the request's newline has arrived.
         public var requestTimeout: Duration = .seconds(10)
         public var maxConnections = 32
@@ -72,7 +75,8 @@ struct ControlSession {
 
     func run() async {
         let peer = connection.peerCredentials
-        var lines = LineBuffer(limit: limits.maxLineBytes)
+        let maxLineBytes = responder.isPrivileged(peer) ? max(limits.maxLineBytes, limits.maxPrivilegedLineBytes) : limits.maxLineBytes
+        var lines = LineBuffer(limit: maxLineBytes)
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
             let deadline = ContinuousClock.now.advanced(by: limits.requestTimeout)
@@ -82,9 +86,9 @@ struct ControlSession {
                 line = next
             } catch is LineBuffer.LineTooLong {
                 if let heldBack = oversizedLog.admit() {
-                    logger.warning("control: request over \(limits.maxLineBytes) bytes from \(peer.map { "\($0)" } ?? "unknown peer"); closing\(LogThrottle.suffix(heldBack))")
+                    logger.warning("control: request over \(maxLineBytes) bytes from \(peer.map { "\($0)" } ?? "unknown peer"); closing\(LogThrottle.suffix(heldBack))")
                 }
-                await sendAndClose(ControlFailure(.tooLarge, "a request line may be at most \(limits.maxLineBytes) bytes"))
+                await sendAndClose(ControlFailure(.tooLarge, "a request line may be at most \(maxLineBytes) bytes"))
                 return
             } catch is SocketReactor.TimedOut {
                 logger.debug("control: no complete request within \(limits.requestTimeout); closing")

@@ -7,12 +7,13 @@ import Foundation
 #endif
 
 /// The running daemon's answers to the control socket: figures from the filter, the model actor and the
-/// process; reloads through the `ReloadService`.
+/// process; reloads through the `ReloadService`; the learning loop's operations through `learning`.
 struct DaemonControl: ControlOperations {
     let process: ProcessFacts
     let filter: MessageFilter
     let models: ModelActor
     let reloader: ReloadService
+    let learning: (any LearningOperations)?
 
     func ping() async -> PingResult {
         PingResult(pid: process.pid, uptimeSeconds: process.uptimeSeconds)
@@ -37,7 +38,8 @@ struct DaemonControl: ControlOperations {
             classifier: models.currentModel.map { ClassifierFigures(version: $0.version, facts: $0.facts, now: now) },
             messages: MessageFigures(filter.counters.snapshot, since: filter.counters.since),
             latency: filter.latency.figures(),
-            batches: BatchFigures(modelStatus.batchSizes)
+            batches: BatchFigures(modelStatus.batchSizes),
+            learning: await learning?.learningStatus()
         )
     }
 

@@ -20,13 +20,13 @@ public struct MetricsEndpoint: Service {
     let address: String
     let export: PrometheusExport
     /// Brings the scrape-time gauges up to date.
-    let refresh: @Sendable () -> Void
+    let refresh: @Sendable () async -> Void
     let reactor: SocketReactor
     let limits: Limits
     let logger: Logger
 
     init(
-        address: String, export: PrometheusExport, refresh: @escaping @Sendable () -> Void, reactor: SocketReactor,
+        address: String, export: PrometheusExport, refresh: @escaping @Sendable () async -> Void, reactor: SocketReactor,
         limits: Limits = Limits(), logger: Logger
     ) {
         self.address = address
@@ -56,7 +56,7 @@ public struct MetricsEndpoint: Service {
                 do {
                     let head = try await Self.readHead(of: connection, limits: limits, until: deadline)
                     try await pacer.admit()
-                    response = Self.respond(to: head, export: export, refresh: refresh)
+                    response = await Self.respond(to: head, export: export, refresh: refresh)
                 } catch let error as HTTPHeadError {
                     response = HTTPResponse(status: error.status, body: Array("\(error.status.reason)\n".utf8))
                 } catch {
@@ -67,12 +67,12 @@ public struct MetricsEndpoint: Service {
         }
     }
 
-    static func respond(to head: HTTPRequestHead, export: PrometheusExport, refresh: @Sendable () -> Void) -> HTTPResponse {
+    static func respond(to head: HTTPRequestHead, export: PrometheusExport, refresh: @Sendable () async -> Void) async -> HTTPResponse {
         guard head.path == "/metrics" else { return HTTPResponse(status: .notFound, body: Array("Not Found: try /metrics\n".utf8)) }
         guard head.method == "GET" else {
             return HTTPResponse(status: .methodNotAllowed, headers: [("Allow", "GET")], body: Array("Method Not Allowed\n".utf8))
         }
-        refresh()
+        await refresh()
         return HTTPResponse(status: .ok, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: export.exposition())
     }
 
