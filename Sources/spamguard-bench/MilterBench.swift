@@ -42,9 +42,11 @@ struct MilterBench: ParsableCommand {
             Latency is one message's session from connect to the final end-of-message reply (with sessions reused: \
             from MAIL FROM). Messages/s is messages over the level's wall time. "of engine" compares it with the \
             engine reference; "batch" is the daemon's mean forward-pass size over the level (from its control \
-            socket), "daemon cpu"/"client cpu" the cores each process kept busy. The goal lines check, at 8 \
-            connections, throughput ≥ 90% of the engine reference and p99 < 3 × p50. The machine's load average is \
-            printed with each level: other work on the machine skews both sides.
+            socket). "cpu" (engine), "daemon cpu" and "client cpu" are the cores each process kept busy: fewer than \
+            the machine has when other work competes, and the load average beside them says how much did. "per cpu" \
+            is the daemon's messages per CPU-second as a share of the engine reference's: what the daemon spends \
+            besides the forward pass, whatever the competition. The goal \
+            lines check, at 8 connections, throughput ≥ 90% of the engine reference and p99 < 3 × p50.
             """
     )
 
@@ -164,7 +166,7 @@ struct MilterBench: ParsableCommand {
         let driver = LoadDriver(socket: daemon.milterSocket, mail: mail, messagesPerSession: messagesPerSession)
         _ = try driver.run(connections: highest, messages: warmup ?? highest, seconds: 0, tag: 0)
 
-        print("connections  messages  messages/s    p50 ms    p99 ms  p99/p50  of engine  batch  daemon cpu  client cpu  load")
+        print("connections  messages  messages/s    p50 ms    p99 ms  p99/p50  of engine  batch  daemon cpu  per cpu  client cpu  load")
         var rows: [Int: LevelResult] = [:]
         for (index, level) in levels.enumerated() {
             let before = try daemon.stats(), cpuBefore = daemon.cpuSeconds
@@ -174,9 +176,11 @@ struct MilterBench: ParsableCommand {
             result.meanBatch = passes > 0 ? Double(Self.classified(after) - Self.classified(before)) / Double(passes) : 0
             result.daemonCores = (daemon.cpuSeconds - cpuBefore) / result.seconds
             rows[level] = result
-            print(String(format: "%11d  %8d  %10.2f  %8.1f  %8.1f  %7.2f  %8.1f%%  %5.2f  %10.2f  %10.2f  ",
+            let perCPU = (result.throughput / result.daemonCores) / (engine.best.rate / engine.best.cores)
+            print(String(format: "%11d  %8d  %10.2f  %8.1f  %8.1f  %7.2f  %8.1f%%  %5.2f  %10.2f  %6.1f%%  %10.2f  ",
                          level, result.latencies.count, result.throughput, result.p50, result.p99, result.p99 / result.p50,
-                         100 * result.throughput / engine.best.rate, result.meanBatch, result.daemonCores, result.clientCores)
+                         100 * result.throughput / engine.best.rate, result.meanBatch, result.daemonCores, 100 * perCPU,
+                         result.clientCores)
                 + loadAverage())
         }
         daemon.stop()
@@ -219,7 +223,7 @@ struct MilterBench: ParsableCommand {
 
 /// The engine's best batched throughput on the daemon's input for the same messages.
 struct EngineReference {
-    struct Row { var batch: Int; var rate: Double; var secondsPerBatch: Double }
+    struct Row { var batch: Int; var rate: Double; var secondsPerBatch: Double; var cores: Double; var load: String }
 
     let rows: [Row]
     let preparedCount: Int
@@ -261,13 +265,14 @@ struct EngineReference {
         for size in batches {
             _ = try classifier.spamProbabilities(batch(size))
             var passes = 0
-            let start = clock.now
+            let start = clock.now, cpu = processCPUSeconds()
             repeat {
                 _ = try classifier.spamProbabilities(batch(size))
                 passes += 1
             } while durationSeconds(start.duration(to: clock.now)) < seconds || passes < 2
             let elapsed = durationSeconds(start.duration(to: clock.now))
-            rows.append(Row(batch: size, rate: Double(passes * size) / elapsed, secondsPerBatch: elapsed / Double(passes)))
+            rows.append(Row(batch: size, rate: Double(passes * size) / elapsed, secondsPerBatch: elapsed / Double(passes),
+                            cores: (processCPUSeconds() - cpu) / elapsed, load: loadAverage()))
         }
         return rows
     }
@@ -294,9 +299,9 @@ struct EngineReference {
         print(String(format: "input: %d messages, %.0f tokens on average, %d%% at the %d-token limit; text + tokens as the daemon makes them: %.2f ms a message (one thread)",
                      preparedCount, mean, 100 * atLimit / max(1, preparedCount), limit, 1000 * prepareSeconds / Double(max(1, preparedCount))))
         print("engine, forward pass only (this process, daemon not running):")
-        print("  batch  messages/s   ms/batch")
+        print("  batch  messages/s   ms/batch   cpu  load")
         for row in rows {
-            print(String(format: "  %5d  %10.2f  %9.1f", row.batch, row.rate, 1000 * row.secondsPerBatch))
+            print(String(format: "  %5d  %10.2f  %9.1f  %4.2f  ", row.batch, row.rate, 1000 * row.secondsPerBatch, row.cores) + row.load)
         }
         print(String(format: "  best: %.2f messages/s at batch %d", best.rate, best.batch))
     }
@@ -445,14 +450,14 @@ func durationSeconds(_ duration: Duration) -> Double {
 private func format(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
 
 /// This process's user + system CPU seconds.
-private func processCPUSeconds() -> Double {
+func processCPUSeconds() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
 /// The 1, 5 and 15 minute load averages.
-private func loadAverage() -> String {
+func loadAverage() -> String {
     let text = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? ""
     return text.split(separator: " ").prefix(3).joined(separator: " ")
 }
