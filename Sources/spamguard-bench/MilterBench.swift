@@ -95,6 +95,9 @@ struct MilterBench: ParsableCommand {
     @Option(help: ArgumentHelp("The spamguard binary (default: the one beside this executable).", valueName: "path"))
     var daemon: String?
 
+    @Option(help: ArgumentHelp("Print each message that takes longer than this, with its queue ID (for the daemon's log).", valueName: "ms"))
+    var traceSlowerThan: Double?
+
     @Flag(help: "Keep the temporary directory (models, configuration, the daemon's log).")
     var keep = false
 
@@ -163,7 +166,8 @@ struct MilterBench: ParsableCommand {
             + (messagesPerSession == 1 ? "a new milter connection for each message" : "\(messagesPerSession) messages per milter connection"))
 
         let highest = levels.max()!
-        let driver = LoadDriver(socket: daemon.milterSocket, mail: mail, messagesPerSession: messagesPerSession)
+        let driver = LoadDriver(socket: daemon.milterSocket, mail: mail, messagesPerSession: messagesPerSession,
+                                traceSlowerThan: traceSlowerThan)
         _ = try driver.run(connections: highest, messages: warmup ?? highest, seconds: 0, tag: 0)
 
         print("connections  messages  messages/s    p50 ms    p99 ms  p99/p50  of engine  batch  daemon cpu  per cpu  client cpu  load")
@@ -331,11 +335,14 @@ final class LoadDriver: @unchecked Sendable {
     let socket: String
     let mail: [(origin: String, message: MilterMessage)]
     let messagesPerSession: Int
+    let traceSlowerThan: Double?
+    private let runStart = ContinuousClock.now
 
-    init(socket: String, mail: [(origin: String, message: MilterMessage)], messagesPerSession: Int) {
+    init(socket: String, mail: [(origin: String, message: MilterMessage)], messagesPerSession: Int, traceSlowerThan: Double?) {
         self.socket = socket
         self.mail = mail
         self.messagesPerSession = messagesPerSession
+        self.traceSlowerThan = traceSlowerThan
     }
 
     /// Shared by a level's threads: which message is next, and when to stop starting new ones.
@@ -427,7 +434,12 @@ final class LoadDriver: @unchecked Sendable {
             } catch {
                 throw MilterClientError("\(origin): \(error)")
             }
-            latencies.append(durationSeconds(start.duration(to: clock.now)) * 1000)
+            let milliseconds = durationSeconds(start.duration(to: clock.now)) * 1000
+            latencies.append(milliseconds)
+            if let limit = traceSlowerThan, milliseconds > limit {
+                print("slow: queue_id \(queueID) took " + String(format: "%.0f ms, started %.3f s into the run, connection %d",
+                             milliseconds, durationSeconds(runStart.duration(to: start)), client))
+            }
             guard reply.final == UInt8(ascii: "c") || reply.final == UInt8(ascii: "a"),
                   let status = reply.header("X-Spam-Status"), status.contains("score=") else {
                 throw MilterClientError("\(origin) (queue_id \(queueID)): no X-Spam-Status with a score in the reply: final '\(String(UnicodeScalar(reply.final)))'"
