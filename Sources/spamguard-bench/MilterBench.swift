@@ -437,8 +437,9 @@ final class LoadDriver: @unchecked Sendable {
             let milliseconds = durationSeconds(start.duration(to: clock.now)) * 1000
             latencies.append(milliseconds)
             if let limit = traceSlowerThan, milliseconds > limit {
-                print("slow: queue_id \(queueID) took " + String(format: "%.0f ms, started %.3f s into the run, connection %d",
-                             milliseconds, durationSeconds(runStart.duration(to: start)), client))
+                let verdict = connection!.endOfMessageSent.map { durationSeconds($0.duration(to: clock.now)) * 1000 } ?? 0
+                print("slow: queue_id \(queueID) took " + String(format: "%.0f ms (%.0f ms of it after end-of-message), started %.3f s into the run, connection %d",
+                             milliseconds, verdict, durationSeconds(runStart.duration(to: start)), client))
             }
             guard reply.final == UInt8(ascii: "c") || reply.final == UInt8(ascii: "a"),
                   let status = reply.header("X-Spam-Status"), status.contains("score=") else {

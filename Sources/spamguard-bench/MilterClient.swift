@@ -130,6 +130,8 @@ final class MilterConnection {
     /// The filter's protocol flags from negotiation: steps not to send, replies not to wait for.
     private(set) var filterFlags: UInt32 = 0
     private(set) var filterActions: UInt32 = 0
+    /// When the last end-of-message was sent: the rest of a transaction's time is the filter's verdict.
+    private(set) var endOfMessageSent: ContinuousClock.Instant?
 
     /// Connects to the filter's Unix socket and negotiates.
     init(socketPath: String, timeoutSeconds: Int) throws {
@@ -193,6 +195,7 @@ final class MilterConnection {
         }
         queueMacros(for: Command.endOfMessage, id)
         queue(Command.endOfMessage, [])
+        endOfMessageSent = .now
         var reply = EndOfMessageReply()
         while true {
             let (command, data) = try readReply()
