@@ -43,6 +43,8 @@ struct MilterBench: ParsableCommand {
             from MAIL FROM). Messages/s is messages over the level's wall time. "engine now" is the engine \
             reference at its best batch size measured again just before the level (the daemon idle), so that both \
             see the same competition from the rest of the machine; "of engine" compares the level with it. \
+            "dialogue p99" is the 99th percentile of the time from a session's start to its end-of-message being \
+            sent: the milter dialogue before the verdict, where libmilter's worker pool shows. \
             "batch" is the daemon's mean forward-pass size over the level (from its control \
             socket). "cpu" (engine), "daemon cpu" and "client cpu" are the cores each process kept busy: fewer than \
             the machine has when other work competes, and the load average beside them says how much did. "per cpu" \
@@ -172,7 +174,7 @@ struct MilterBench: ParsableCommand {
                                 traceSlowerThan: traceSlowerThan)
         _ = try driver.run(connections: highest, messages: warmup ?? highest, seconds: 0, tag: 0)
 
-        print("connections  messages  messages/s    p50 ms    p99 ms  p99/p50  engine now  of engine  batch  daemon cpu  per cpu  client cpu  load")
+        print("connections  messages  messages/s    p50 ms    p99 ms  p99/p50  engine now  of engine  batch  dialogue p99  daemon cpu  per cpu  client cpu  load")
         var rows: [Int: (result: LevelResult, reference: EngineReference.Row)] = [:]
         for (index, level) in levels.enumerated() {
             let reference = try engine.measure(batch: engine.best.batch)
@@ -184,10 +186,10 @@ struct MilterBench: ParsableCommand {
             result.daemonCores = (daemon.cpuSeconds - cpuBefore) / result.seconds
             rows[level] = (result, reference)
             let perCPU = (result.throughput / result.daemonCores) / (reference.rate / reference.cores)
-            print(String(format: "%11d  %8d  %10.2f  %8.1f  %8.1f  %7.2f  %10.2f  %8.1f%%  %5.2f  %10.2f  %6.1f%%  %10.2f  ",
+            print(String(format: "%11d  %8d  %10.2f  %8.1f  %8.1f  %7.2f  %10.2f  %8.1f%%  %5.2f  %12.1f  %10.2f  %6.1f%%  %10.2f  ",
                          level, result.latencies.count, result.throughput, result.p50, result.p99, result.p99 / result.p50,
-                         reference.rate, 100 * result.throughput / reference.rate, result.meanBatch, result.daemonCores,
-                         100 * perCPU, result.clientCores)
+                         reference.rate, 100 * result.throughput / reference.rate, result.meanBatch, result.dialogueP99,
+                         result.daemonCores, 100 * perCPU, result.clientCores)
                 + loadAverage())
         }
         daemon.stop()
@@ -324,6 +326,8 @@ final class EngineReference {
 /// One level's figures.
 struct LevelResult {
     var latencies: [Double]  // milliseconds, sorted
+    /// Milliseconds from the session's start to end-of-message sent (the milter dialogue before the verdict), sorted.
+    var dialogues: [Double]
     var seconds: Double
     var clientCores: Double
     var meanBatch = 0.0
@@ -332,11 +336,13 @@ struct LevelResult {
     var throughput: Double { Double(latencies.count) / seconds }
     var p50: Double { percentile(0.50) }
     var p99: Double { percentile(0.99) }
+    var dialogueP99: Double { percentile(0.99, of: dialogues) }
 
     /// Nearest rank.
-    func percentile(_ p: Double) -> Double {
-        guard !latencies.isEmpty else { return 0 }
-        return latencies[max(0, Int((p * Double(latencies.count)).rounded(.up)) - 1)]
+    func percentile(_ p: Double, of values: [Double]? = nil) -> Double {
+        let values = values ?? latencies
+        guard !values.isEmpty else { return 0 }
+        return values[max(0, Int((p * Double(values.count)).rounded(.up)) - 1)]
     }
 }
 
@@ -363,6 +369,7 @@ final class LoadDriver: @unchecked Sendable {
         let minimum: Int
         let deadline: ContinuousClock.Instant
         var latencies: [Double] = []
+        var dialogues: [Double] = []
         var failure: (any Error)?
 
         init(minimum: Int, seconds: Double) {
@@ -379,15 +386,16 @@ final class LoadDriver: @unchecked Sendable {
             }
         }
 
-        func finish(_ latencies: [Double], failure: (any Error)?) {
+        func finish(_ latencies: [Double], _ dialogues: [Double], failure: (any Error)?) {
             lock.withLock {
                 self.latencies += latencies
+                self.dialogues += dialogues
                 if let failure, self.failure == nil { self.failure = failure }
                 if failure != nil { stopped = true }
             }
         }
 
-        func fail(_ error: any Error) { finish([], failure: error) }
+        func fail(_ error: any Error) { finish([], [], failure: error) }
     }
 
     /// Runs `connections` sessions at once until `messages` have started and `seconds` have passed.
@@ -402,12 +410,12 @@ final class LoadDriver: @unchecked Sendable {
             group.enter()
             let thread = Thread { [self] in
                 defer { group.leave() }
-                var latencies: [Double] = []
+                var latencies: [Double] = [], dialogues: [Double] = []
                 do {
-                    try session(client: client, tag: tag, level: level, latencies: &latencies)
-                    level.finish(latencies, failure: nil)
+                    try session(client: client, tag: tag, level: level, latencies: &latencies, dialogues: &dialogues)
+                    level.finish(latencies, dialogues, failure: nil)
                 } catch {
-                    level.finish(latencies, failure: error)
+                    level.finish(latencies, dialogues, failure: error)
                 }
             }
             thread.stackSize = 1 << 20
@@ -416,11 +424,11 @@ final class LoadDriver: @unchecked Sendable {
         group.wait()
         let elapsed = durationSeconds(start.duration(to: clock.now))
         if let failure = level.failure { throw failure }
-        return LevelResult(latencies: level.latencies.sorted(), seconds: elapsed,
+        return LevelResult(latencies: level.latencies.sorted(), dialogues: level.dialogues.sorted(), seconds: elapsed,
                            clientCores: (processCPUSeconds() - cpuBefore) / elapsed)
     }
 
-    private func session(client: Int, tag: Int, level: Level, latencies: inout [Double]) throws {
+    private func session(client: Int, tag: Int, level: Level, latencies: inout [Double], dialogues: inout [Double]) throws {
         let clock = ContinuousClock()
         var connection: MilterConnection?
         var used = 0
@@ -445,9 +453,11 @@ final class LoadDriver: @unchecked Sendable {
                 throw MilterClientError("\(origin): \(error)")
             }
             let milliseconds = durationSeconds(start.duration(to: clock.now)) * 1000
+            let dialogue = connection!.endOfMessageSent.map { durationSeconds(start.duration(to: $0)) * 1000 } ?? milliseconds
             latencies.append(milliseconds)
+            dialogues.append(dialogue)
             if let limit = traceSlowerThan, milliseconds > limit {
-                let verdict = connection!.endOfMessageSent.map { durationSeconds($0.duration(to: clock.now)) * 1000 } ?? 0
+                let verdict = milliseconds - dialogue
                 print("slow: queue_id \(queueID) took " + String(format: "%.0f ms (%.0f ms of it after end-of-message), started %.3f s into the run, connection %d",
                              milliseconds, verdict, durationSeconds(runStart.duration(to: start)), client))
             }
