@@ -74,7 +74,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "spamguard-bench", dependencies: [
-            "GPT", "Tokenizer", "MailText", "Training",
+            "GPT", "Tokenizer", "MailText", "Training", "ControlProtocol", "SpamguardService",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
 

@@ -38,6 +38,8 @@ public final class MilterSession: @unchecked Sendable {
     public let clientName: String
     /// The MTA understands `SMFIS_SKIP` (negotiated).
     public var canSkipBody = false
+    /// The MTA sends header fields without waiting for a reply to each (`SMFIP_NR_HDR`, negotiated).
+    public var headersUnanswered = false
     var message: MessageInProgress?
     private let openSessions: ManagedAtomic<Int>
 

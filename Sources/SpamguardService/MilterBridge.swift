@@ -32,6 +32,12 @@ public enum MilterBridge {
     static let actions = UInt(SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE)
     /// Protocol steps we do not need (the MTA should not send them).
     static let unusedSteps = UInt(SMFIP_NOHELO | SMFIP_NORCPT | SMFIP_NODATA | SMFIP_NOUNKNOWN)
+    /// Replies we do not send: one per header field makes the MTA wait for a round trip per field, and Debian's
+    /// libmilter (built with its pool of workers) hands a session back to its poll thread whenever the next
+    /// command is not there within 1 ms, so each round trip may be a hand-over between threads, and a session
+    /// handed back waits for a free worker — behind workers blocked at end-of-message. A header never changes
+    /// our decision, so the MTA may stream them.
+    static let unansweredSteps = UInt(SMFIP_NR_HDR)
 
     /// Installs the filter for the C callbacks. May be called once per process.
     static func install(_ filter: MessageFilter, logger: Logger) {
@@ -107,12 +113,13 @@ public enum MilterBridge {
     ) -> sfsistat = { context, offeredActions, offeredSteps, _, _, actions, steps, reserved2, reserved3 in
         let session = sessionCreatingIfNeeded(context)
         session.canSkipBody = offeredSteps & UInt(SMFIP_SKIP) != 0
+        session.headersUnanswered = offeredSteps & unansweredSteps != 0
         let missing = MilterBridge.actions & ~offeredActions
         if missing != 0 {
             installed.logger.warning("the MTA does not offer all milter actions we use (missing flags \(missing)); those edits will fail")
         }
         actions?.pointee = MilterBridge.actions & offeredActions
-        steps?.pointee = (unusedSteps | UInt(SMFIP_SKIP)) & offeredSteps
+        steps?.pointee = (unusedSteps | unansweredSteps | UInt(SMFIP_SKIP)) & offeredSteps
         reserved2?.pointee = 0
         reserved3?.pointee = 0
         return SMFIS_CONTINUE
@@ -126,6 +133,7 @@ public enum MilterBridge {
         let (session, decision) = installed.filter.connect(client: client, clientName: name)
         if let previous = MilterBridge.session(context) {
             session.canSkipBody = previous.canSkipBody
+            session.headersUnanswered = previous.headersUnanswered
             release(context)
         }
         _ = smfi_setpriv(context, Unmanaged.passRetained(session).toOpaque())
@@ -148,7 +156,8 @@ public enum MilterBridge {
         let session = sessionCreatingIfNeeded(context)
         guard let name else { return SMFIS_CONTINUE }
         let bytes = value.map { pointer in Array(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer))) } ?? []
-        return status(installed.filter.header(session, name: String(cString: name), value: bytes), session: session)
+        let decision = installed.filter.header(session, name: String(cString: name), value: bytes)
+        return session.headersUnanswered ? SMFIS_NOREPLY : status(decision, session: session)
     }
 
     private static let endOfHeaders: @convention(c) (OpaquePointer?) -> sfsistat = { context in

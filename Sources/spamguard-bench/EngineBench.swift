@@ -25,8 +25,7 @@ struct EngineBench: ParsableCommand {
         let peak = sgemmPeak()
         BLASSetup.useEngineThreads()
         print(String(format: "sgemm peak: %.1f GFLOP/s (best of the shapes above)\n", peak))
-        let gpt2 = GPTConfig(vocabSize: 50257, maxPositions: 1024, channels: 768, layers: 12, heads: 12)
-        try benchmark(name: "gpt2-124M shape (random weights)", model: GPTModel(config: gpt2, seed: 1), peak: peak)
+        try benchmark(name: "gpt2-124M shape (random weights)", model: GPTModel(config: .gpt2Small, seed: 1), peak: peak)
         if let model {
             try benchmark(name: model, model: GPTModel.load(directory: URL(fileURLWithPath: model)), peak: peak)
         }

@@ -23,7 +23,7 @@ struct TrainBench: ParsableCommand {
         BLASSetup.useOpenBLASThreads()
         let peak = EngineBench.sgemmPeakQuiet()
         BLASSetup.useEngineThreads()
-        let config = GPTConfig(vocabSize: 50257, maxPositions: 1024, channels: 768, layers: 12, heads: 12)
+        let config = GPTConfig.gpt2Small
         let model = GPTModel(config: config, seed: 1)
         let net = ClassifierNetwork(model: model, scope: .lastBlocks(blocks), seed: 1)
         var rng = SeededRandom(seed: 2)
