@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "GPT"]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
         // Starts the real `spamguard` and drives it with miltertest, spamguardctl and curl (see scripts/setup).
-        .testTarget(name: "ControlEndToEndTests", dependencies: ["ControlProtocol", "Training"], exclude: ["miltertest"]),
+        .testTarget(name: "ControlEndToEndTests", dependencies: ["DaemonTestSupport", "ControlProtocol"]),
         .testTarget(name: "LearningTests", dependencies: [
             "Learning", "SpamguardService", "ControlProtocol", "Training", "GPT",
             .product(name: "Logging", package: "swift-log"),
