@@ -99,7 +99,7 @@ let package = Package(
         // Starts the real `spamguard` and drives it with miltertest, spamguardctl and curl (see scripts/setup).
         .testTarget(name: "ControlEndToEndTests", dependencies: ["DaemonTestSupport", "ControlProtocol"]),
         .testTarget(name: "LearningTests", dependencies: [
-            "Learning", "SpamguardService", "ControlProtocol", "Training", "GPT",
+            "DaemonTestSupport", "Learning", "SpamguardService", "ControlProtocol", "Training", "GPT",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
