@@ -87,14 +87,19 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
         ]),
+        // The harness of the test targets that drive real daemons (a library, not a test target): scratch
+        // directories, the `spamguard` process (configuration, start, readiness, stop, kill -9, logs), miltertest
+        // and its Lua scripts (in miltertest/, found by #filePath), systemd's notify socket, Postfix, tiny models.
+        .target(name: "DaemonTestSupport", dependencies: ["ControlProtocol", "Training"],
+                path: "Tests/DaemonTestSupport", exclude: ["miltertest"]),
         // Drives the built `spamguard` binary with miltertest and a real Postfix (Debian packages; see scripts/setup).
-        .testTarget(name: "SpamguardEndToEndTests", dependencies: ["Training", "GPT"], exclude: ["miltertest"]),
+        .testTarget(name: "SpamguardEndToEndTests", dependencies: ["DaemonTestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "GPT"]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
         // Starts the real `spamguard` and drives it with miltertest, spamguardctl and curl (see scripts/setup).
-        .testTarget(name: "ControlEndToEndTests", dependencies: ["ControlProtocol", "Training"], exclude: ["miltertest"]),
+        .testTarget(name: "ControlEndToEndTests", dependencies: ["DaemonTestSupport", "ControlProtocol"]),
         .testTarget(name: "LearningTests", dependencies: [
-            "Learning", "SpamguardService", "ControlProtocol", "Training", "GPT",
+            "DaemonTestSupport", "Learning", "SpamguardService", "ControlProtocol", "Training", "GPT",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

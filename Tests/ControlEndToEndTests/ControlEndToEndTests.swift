@@ -1,4 +1,5 @@
 import ControlProtocol
+import DaemonTestSupport
 import Foundation
 import Testing
 
@@ -15,7 +16,7 @@ struct ControlEndToEndTests {
     /// A scratch directory with the tiny base model and classifiers trained on it (seeds 1, 2, …), the first
     /// at `classifier`, the others at `classifier-2`, …; returns their versions.
     private func prepare(_ scratch: Scratch, classifiers: Int) async throws -> [String] {
-        try TestModels.writeBase(to: scratch.file("base"))
+        try TinyModels.writeBase(to: scratch.file("base"))
         var versions: [String] = []
         for seed in 1...max(1, classifiers) {
             let directory = scratch.file(seed == 1 ? "classifier" : "classifier-\(seed)")
@@ -35,27 +36,27 @@ struct ControlEndToEndTests {
         let versions = try await prepare(scratch, classifiers: 1)
         let port = try freeLoopbackPort()
         let metrics = "[metrics]\nlisten = \"127.0.0.1:\(port)\"\n"
-        let configuration = { (policy: String) in Daemon.configuration(in: scratch, extra: metrics + policy) }
+        let configuration = { (policy: String) in DaemonProcess.configuration(in: scratch, extra: metrics + policy) }
         let ham = try scratch.write("ham.eml", TestModels.message("lunch", "meeting moved to tuesday"))
 
-        let daemon = try await Daemon(scratch: scratch, configuration: configuration(Self.allHam))
+        let daemon = try await DaemonProcess.answering(scratch: scratch, configuration: configuration(Self.allHam))
         for index in 0..<3 {
             let sent = try await daemon.send(ham, expect: "ham", queueID: "H\(index)")
             #expect(sent.status == 0, "\(sent.output)\(sent.errors)")
         }
         for index in 0..<2 {
-            let sent = try await daemon.send(ham, expect: "skipped", auth: "alice", queueID: "S\(index)")
+            let sent = try await daemon.send(ham, expect: "unscanned", auth: "alice", queueID: "S\(index)")
             #expect(sent.status == 0, "\(sent.output)\(sent.errors)")
         }
         try daemon.reconfigure(configuration(Self.allTagged))
         #expect(try await daemon.ctl("reload").status == 0)
         for index in 0..<2 {
-            let sent = try await daemon.send(ham, expect: "tagged", queueID: "T\(index)")
+            let sent = try await daemon.send(ham, expect: "spam", queueID: "T\(index)")
             #expect(sent.status == 0, "\(sent.output)\(sent.errors)")
         }
         try daemon.reconfigure(configuration(Self.allRejected))
         #expect(try await daemon.ctl("reload").status == 0)
-        let rejected = try await daemon.send(ham, expect: "rejected", queueID: "R0")
+        let rejected = try await daemon.send(ham, expect: "reject", queueID: "R0")
         #expect(rejected.status == 0, "\(rejected.output)\(rejected.errors)")
 
         let expected = ["ham": 3, "tagged": 2, "quarantined": 0, "rejected": 1, "skipped": 2, "errors": 0, "timeouts": 0]
@@ -75,7 +76,7 @@ struct ControlEndToEndTests {
         #expect(before.classifier?.baseSHA256?.count == 64)
         #expect(before.daemon.residentMemoryBytes > 1 << 20)
 
-        let scraped = try await run("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(port)/metrics"])
+        let scraped = try await runProcess("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(port)/metrics"])
         #expect(scraped.status == 0, "\(scraped.errors)")
         for (outcome, count) in expected {
             #expect(scraped.output.contains("spamguard_messages_total{outcome=\"\(outcome)\"} \(count)\n"), "\(outcome) in\n\(scraped.output)")
@@ -92,15 +93,15 @@ struct ControlEndToEndTests {
         #expect(rows.contains(["total", "8", "100.00%"]), "\(table.output)")
 
         #expect(await daemon.stop() == 0)
-        let restarted = try await Daemon(scratch: scratch, configuration: configuration(Self.allRejected))
+        let restarted = try await DaemonProcess.answering(scratch: scratch, configuration: configuration(Self.allRejected))
         let after = try await restarted.stats()
         #expect(outcomeCounts(after) == expected)
         #expect(after.messages.since == before.messages.since)
         #expect(after.latency.sinceStart.count == 0, "latency is since this start")
-        let rescraped = try await run("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(port)/metrics"])
+        let rescraped = try await runProcess("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(port)/metrics"])
         #expect(rescraped.output.contains("spamguard_messages_total{outcome=\"ham\"} 3\n"), "\(rescraped.output)")
 
-        let more = try await restarted.send(ham, expect: "rejected", queueID: "R1")
+        let more = try await restarted.send(ham, expect: "reject", queueID: "R1")
         #expect(more.status == 0, "\(more.output)\(more.errors)")
         #expect(try await restarted.stats().messages.outcomes["rejected"]?.count == 2)
         #expect(await restarted.stop() == 0)
@@ -112,7 +113,7 @@ struct ControlEndToEndTests {
         defer { scratch.remove() }
         _ = try await prepare(scratch, classifiers: 1)
         chmod(scratch.path, 0o755)  // let another user reach the socket (its own mode still applies)
-        let daemon = try await Daemon(scratch: scratch, configuration: Daemon.configuration(in: scratch, extra: Self.allHam))
+        let daemon = try await DaemonProcess.answering(scratch: scratch, configuration: DaemonProcess.configuration(in: scratch, extra: Self.allHam))
         let ham = try scratch.write("ham.eml", TestModels.message("notes", "notes from the project call"))
 
         // Mail flows the whole time.
@@ -181,7 +182,7 @@ struct ControlEndToEndTests {
         defer { scratch.remove() }
         let versions = try await prepare(scratch, classifiers: 2)
         #expect(versions[0] != versions[1])
-        let daemon = try await Daemon(scratch: scratch, configuration: Daemon.configuration(in: scratch, extra: Self.allHam))
+        let daemon = try await DaemonProcess.answering(scratch: scratch, configuration: DaemonProcess.configuration(in: scratch, extra: Self.allHam))
         let ham = try scratch.write("ham.eml", TestModels.message("report", "please review the report"))
         #expect(try await daemon.stats().classifier?.version == versions[0])
 
@@ -228,17 +229,17 @@ struct ControlEndToEndTests {
         defer { scratch.remove() }
         let ctl = Products.path("spamguardctl")
 
-        let missing = try await run(ctl, ["ping", "--socket", scratch.file("control.sock")])
+        let missing = try await runProcess(ctl, ["ping", "--socket", scratch.file("control.sock")])
         #expect(missing.status == 4)
         #expect(missing.errors == "spamguardctl: no control socket at \(scratch.file("control.sock")): is spamguard running? (systemctl status spamguard)\n")
 
-        let unreadable = try await run(ctl, ["status", "--config", scratch.file("nowhere.conf")])
+        let unreadable = try await runProcess(ctl, ["status", "--config", scratch.file("nowhere.conf")])
         #expect(unreadable.status == 78)
         #expect(unreadable.errors.split(separator: "\n").count == 1, "\(unreadable.errors)")
 
         // No classifier needed here: the daemon runs and passes mail unscanned.
-        let daemon = try await Daemon(scratch: scratch, configuration: Daemon.configuration(in: scratch))
-        let byConfiguration = try await run(ctl, ["ping", "--quiet", "--config", daemon.configurationPath])
+        let daemon = try await DaemonProcess.answering(scratch: scratch, configuration: DaemonProcess.configuration(in: scratch))
+        let byConfiguration = try await runProcess(ctl, ["ping", "--quiet", "--config", daemon.configurationPath])
         #expect(byConfiguration.status == 0)
         #expect(byConfiguration.output.isEmpty)
         let status = try await daemon.ctl("status")
@@ -254,12 +255,12 @@ struct ControlEndToEndTests {
 
         await daemon.crash()  // leaves the socket file behind
         #expect(FileManager.default.fileExists(atPath: daemon.controlSocket))
-        let notRunning = try await run(ctl, ["ping", "--socket", daemon.controlSocket])
+        let notRunning = try await runProcess(ctl, ["ping", "--socket", daemon.controlSocket])
         #expect(notRunning.status == 3)
         #expect(notRunning.errors == "spamguardctl: spamguard is not running (nothing listens on \(daemon.controlSocket))\n")
 
         // The next start replaces the stale socket file.
-        let again = try await Daemon(scratch: scratch, configuration: Daemon.configuration(in: scratch))
+        let again = try await DaemonProcess.answering(scratch: scratch, configuration: DaemonProcess.configuration(in: scratch))
         #expect(try await again.ctl("ping").status == 0)
         #expect(await again.stop() == 0)
         #expect(!FileManager.default.fileExists(atPath: again.controlSocket), "a clean stop removes the socket")

@@ -1,4 +1,5 @@
 import ControlProtocol
+import DaemonTestSupport
 import Foundation
 import Logging
 import Testing
@@ -21,15 +22,21 @@ struct DaemonLearningTests {
 
         var ledger: LedgerState { (try? Ledger.read(path: ledgerPath, logger: quiet)) ?? LedgerState() }
 
-        /// Runs `spamguardctl` to its end, on a thread of its own (not blocking the cooperative pool).
+        /// Runs `spamguardctl` to its end at the lowest priority (see `onThread`); its standard error goes to
+        /// `<root>/spamguardctl.log`.
         func ctl(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-            let log = root + "/spamguardctl.log"
-            return try await onThread { try Executables.run(try Executables.path("spamguardctl"), arguments, log: log) }
+            let run = try await runProcess(try Products.checkedPath("spamguardctl"), arguments, niceness: lowestPriority)
+            try write(run.errors, to: root + "/spamguardctl.log")
+            return (run.status, run.output)
         }
 
-        /// Starts a daemon logging to `<root>/<log>`: one log per start, so that what a restart logs is its own.
+        /// Starts a daemon logging to `<root>/<log>`: one log per start, so that what a restart logs is its own. At
+        /// nice 19: the daemon's few seconds of work then leave the CPU to the timing-sensitive tests that run
+        /// beside this suite. It inherits this process's environment as it is.
         func daemon(log: String = "spamguard.log", killAt point: DaemonProcess.KillPoint? = nil) throws -> DaemonProcess {
-            try DaemonProcess(config: config, log: root + "/" + log, killAt: point)
+            try DaemonProcess(scratch: Scratch(existing: root), configurationPath: config, log: root + "/" + log,
+                              environment: ProcessInfo.processInfo.environment, niceness: lowestPriority, killAt: point,
+                              stopTimeout: .seconds(30))
         }
 
         /// Raw messages written to files under `dir`, named in order.
@@ -61,7 +68,7 @@ struct DaemonLearningTests {
 
         private func replaceInConfig(_ old: String, with new: String) throws {
             let text = read(config) ?? ""
-            guard text.contains(old) else { throw Executables.Failure("\(config) has no line \(old)") }
+            guard text.contains(old) else { throw HarnessError("\(config) has no line \(old)") }
             try write(text.replacingOccurrences(of: old, with: new), to: config)
         }
 
@@ -73,23 +80,12 @@ struct DaemonLearningTests {
         let world = try await onThread { try TinyWorld.make(in: root) }
         let setup = Setup(root: root, world: world)
         let settings = TinyWorld.settings
-        let (status, _) = try await setup.ctl([
-            "train", "--base", world.base, "--out", world.classifier,
+        try await TinyModels.train(base: world.base, into: world.classifier, [
             "--train", "list:\(world.corpus)/train.tsv", "--val", "list:\(world.corpus)/val.tsv",
             "--epochs", "\(settings.epochs)", "--lr", "\(settings.optimizer.learningRate)", "--weight-decay", "\(settings.optimizer.weightDecay)",
-            "--max-tokens", "64", "--headers", "none", "--seed", "\(settings.seed)", "--no-cache",
-        ])
-        guard status == 0 else { throw Executables.Failure("spamguardctl train failed: \(read(root + "/spamguardctl.log") ?? "")") }
-        try write("""
-            [milter]
-            listen = "unix:\(root)/milter.sock"
-            [model]
-            base = "\(world.base)"
-            classifier = "\(world.classifier)"
-            [control]
-            socket = "\(root)/control.sock"
-            [state]
-            dir = "\(root)/state"
+            "--max-tokens", "64", "--headers", "none", "--seed", "\(settings.seed)",
+        ], niceness: lowestPriority)
+        try write(DaemonProcess.configuration(in: Scratch(existing: root), milterTimeoutSeconds: nil, stateDirectory: "\(root)/state", extra: """
             [feedback]
             idle_seconds = 0.5
             min_new_examples = \(minNew)
@@ -98,7 +94,7 @@ struct DaemonLearningTests {
             max_fpr_rise = 0.04
             [log]
             level = "info"
-            """, to: setup.config)
+            """), to: setup.config)
         return setup
     }
 
@@ -113,7 +109,7 @@ struct DaemonLearningTests {
         let (status, output) = try await s.ctl(["learn", "--spam", "--config", s.config] + campaign)
         #expect(status == 0 && output.contains("submitted 30 messages as spam"))
 
-        #expect(await daemon.waitForLog("promoted"), "\(daemon.text)")
+        #expect(await daemon.waitForLog("promoted"), "\(daemon.log)")
         let version = try #require(s.store.currentVersion)
         #expect(await daemon.waitForLog("learning: now serving \(version)"), "the model actor swapped it in")
         #expect(try await s.spamCount(campaign, bundle: s.store.directory + "/current") >= 28)
@@ -139,9 +135,9 @@ struct DaemonLearningTests {
         #expect(try await s.ctl(["learn", "--spam", "--config", s.config] + ham).status == 0)
         #expect(try await s.ctl(["learn", "--ham", "--config", s.config] + spam).status == 0)
 
-        #expect(await daemon.waitForLog("refused candidate"), "\(daemon.text)")
+        #expect(await daemon.waitForLog("refused candidate"), "\(daemon.log)")
         #expect(s.store.currentVersion == nil, "nothing promoted")
-        #expect(!daemon.text.contains("learning: now serving"))
+        #expect(!daemon.log.contains("learning: now serving"))
         let models = try await s.ctl(["models", "--config", s.config]).output
         #expect(models.contains("refused candidates"))
         #expect(models.contains("last training run: #1"))
@@ -169,7 +165,7 @@ struct DaemonLearningTests {
         for i in 0..<120 { try write(TinyWorld.campaign(i), to: s.folder.inbox(.spam) + "/f-\(String(format: "%03d", i))") }
         // SIGKILL as it renames the 61st file into claimed/.
         let daemon = try s.daemon(killAt: .init(path: s.folder.inbox(.spam) + "/f-060"))
-        #expect(await daemon.waitForExit(seconds: 60) && daemon.wasKilled, "\(daemon.text)")
+        #expect(await daemon.waitForExit(timeout: .seconds(60)) != nil && daemon.wasKilled, "\(daemon.log)")
         #expect(s.ledger.learned == 60)
         expectEveryMessageAccountedFor(s, dropped: 120)
 
@@ -219,7 +215,7 @@ struct DaemonLearningTests {
         case .switchingCurrent:
             try await daemon.killAt(.init(path: store.directory + "/.current.new"))
         }
-        #expect(await daemon.waitForExit(seconds: 90) && daemon.wasKilled, "\(daemon.text)")
+        #expect(await daemon.waitForExit(timeout: .seconds(90)) != nil && daemon.wasKilled, "\(daemon.log)")
         switch point {
         case .training:
             #expect(FileManager.default.fileExists(atPath: staging))
@@ -237,13 +233,13 @@ struct DaemonLearningTests {
         // Restarted: the previous classifier serves, the half-written bundle is gone, the ledger reads whole.
         if point != .training { try s.setMinNewExamples(1000) }  // hold the next run back, to look at the recovery
         let restarted = try s.daemon(log: "restarted.log")
-        #expect(await restarted.waitForLog("model \(s.parentVersion) loaded"), "\(restarted.text)")
+        #expect(await restarted.waitForLog("model \(s.parentVersion) loaded"), "\(restarted.log)")
         #expect(await restarted.waitForLog("learning: feedback in"))
-        #expect(restarted.text.contains("half-written bundles left by a crash") == (point != .switchingCurrent))
+        #expect(restarted.log.contains("half-written bundles left by a crash") == (point != .switchingCurrent))
         expectEveryMessageAccountedFor(s, dropped: 30)
         if point == .training {
             // And it learns them after all.
-            #expect(await restarted.waitForLog("promoted"), "\(restarted.text)")
+            #expect(await restarted.waitForLog("promoted"), "\(restarted.log)")
             #expect(s.ledger.lastRun?.outcome == .promoted && s.ledger.untrained.isEmpty)
             #expect(store.currentVersion != nil)
         } else {

@@ -1,4 +1,5 @@
 import ControlProtocol
+import DaemonTestSupport
 import Foundation
 import Testing
 @testable import Learning
@@ -15,7 +16,7 @@ struct DaemonOperatorTests {
     /// `spamguardctl stats --json`, decoded.
     func stats(_ s: DaemonLearningTests.Setup) async throws -> StatsReport {
         let (status, output) = try await s.ctl(["stats", "--json", "--config", s.config])
-        guard status == 0 else { throw Executables.Failure("stats exited \(status): \(read(s.root + "/spamguardctl.log") ?? "")") }
+        guard status == 0 else { throw HarnessError("stats exited \(status): \(read(s.root + "/spamguardctl.log") ?? "")") }
         return try ControlCoding.decode(StatsReport.self, from: Array(output.utf8))
     }
 
@@ -51,7 +52,7 @@ struct DaemonOperatorTests {
         (status, output) = try await s.ctl(["train-now", "--config", s.config])
         #expect(status == 0 && output.contains("training is paused: the run on 30 new corrections starts after spamguardctl resume-training"), "\(output)")
         try await Task.sleep(for: .milliseconds(1500))
-        #expect(!daemon.text.contains("learning: run 1"))
+        #expect(!daemon.log.contains("learning: run 1"))
         report = try await stats(s)
         #expect(report.learning?.paused == true && report.learning?.trainNowRequested == true && report.learning?.lastRun == nil)
         #expect(try await s.ctl(["stats", "--config", s.config]).output.contains("training: paused by an operator"))
@@ -59,7 +60,7 @@ struct DaemonOperatorTests {
         // Resumed: the run starts without the idle hour, on 30 corrections where 1000 are configured.
         (status, output) = try await s.ctl(["resume-training", "--config", s.config])
         #expect(status == 0 && output.hasPrefix("training resumed"), "\(output)")
-        #expect(await daemon.waitForLog("promoted"), "\(daemon.text)")
+        #expect(await daemon.waitForLog("promoted"), "\(daemon.log)")
         let version = try #require(s.store.currentVersion)
         #expect(await daemon.waitForLog("learning: now serving \(version)"))
 
@@ -91,11 +92,11 @@ struct DaemonOperatorTests {
 
         // The socket refuses changes to a peer that is neither root nor the daemon's user, whatever its group.
         if getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") {
-            let ctl = try Executables.path("spamguardctl")
+            let ctl = try Products.checkedPath("spamguardctl")
             let nobody = ["--reuid=65534", "--regid=65534", "--groups=\(getgid())", ctl]
-            let learn = try await onThread { try Executables.run("/usr/bin/setpriv", nobody + ["learn", "--ham", "--socket", s.root + "/control.sock", campaign[0]]) }
+            let learn = try await runProcess("/usr/bin/setpriv", nobody + ["learn", "--ham", "--socket", s.root + "/control.sock", campaign[0]], niceness: lowestPriority)
             #expect(learn.status == 5, "forbidden: \(learn)")
-            let models = try await onThread { try Executables.run("/usr/bin/setpriv", nobody + ["models", "--socket", s.root + "/control.sock"]) }
+            let models = try await runProcess("/usr/bin/setpriv", nobody + ["models", "--socket", s.root + "/control.sock"], niceness: lowestPriority)
             #expect(models.status == 0 && models.output.contains("* \(version)"), "reading is for everyone who can open the socket")
             #expect(try await stats(s).learning?.feedback.waiting == 0)
         }

@@ -1,3 +1,4 @@
+import DaemonTestSupport
 import Testing
 @testable import Learning
 import SpamguardService

@@ -1,13 +1,15 @@
+import DaemonTestSupport
 import Foundation
 import Logging
 @testable import Learning
 import SpamguardService
 
-/// A fresh temporary directory; remove it with `defer`.
+/// A fresh directory under /tmp, named after the test; remove it with `defer`. Open to every user (mkdtemp makes
+/// it 0700): the operator tests run spamguardctl as nobody on files and the control socket in it.
 func temporaryDirectory(_ name: String = #function) throws -> String {
-    let path = FileManager.default.temporaryDirectory.path + "/sg-learning-\(name.filter(\.isLetter).prefix(40))-\(UUID().uuidString.prefix(8))"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
+    let scratch = try Scratch(prefix: "sg-learning-\(name.filter(\.isLetter).prefix(40))-")
+    chmod(scratch.path, 0o755)
+    return scratch.path
 }
 
 func remove(_ path: String) {
@@ -33,18 +35,6 @@ func mail(_ subject: String, _ body: String) -> String {
 }
 
 let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-
-/// Runs blocking work on a thread of its own, not on the cooperative pool (which has one thread per core:
-/// two blocked tests would stall every other test), at the lowest CPU priority, so that seconds of training
-/// do not slow the timing-sensitive tests running beside it (processes started from it inherit the priority).
-func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread {
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
-            continuation.resume(with: Result { try work() })
-        }
-    }
-}
 
 /// Prints everything: for looking into a failing test.
 let loud: Logger = {

@@ -1,3 +1,4 @@
+import DaemonTestSupport
 import Foundation
 import GPT
 import MailText
@@ -53,16 +54,12 @@ struct TinyWorld {
     /// Writes the base model and the corpus (`corpus/train.tsv`, `corpus/val.tsv`, label<TAB>path).
     static func make(in root: String, train: Int = 120, validation: Int = 40) throws -> TinyWorld {
         let world = TinyWorld(root: root)
-        try TinyModel.write(to: URL(fileURLWithPath: world.base))
+        try TinyModels.writeBase(to: world.base)
         for (name, count, seed) in [("train", train, UInt64(1)), ("val", validation, UInt64(2))] {
-            var lines: [String] = []
-            for i in 0..<count {
+            try TinyModels.writeList(world.corpus + "/\(name).tsv", (0..<count).map { i in
                 let isSpam = i % 3 == 0
-                let file = "\(name)/\(i).eml"
-                try write(isSpam ? spam(i, seed: seed) : ham(i, seed: seed), to: world.corpus + "/" + file)
-                lines.append("\(isSpam ? "spam" : "ham")\t\(file)")
-            }
-            try write(lines.joined(separator: "\n") + "\n", to: world.corpus + "/\(name).tsv")
+                return (path: "\(name)/\(i).eml", spam: isSpam, message: isSpam ? spam(i, seed: seed) : ham(i, seed: seed))
+            })
         }
         return world
     }

@@ -1,3 +1,4 @@
+import DaemonTestSupport
 import Foundation
 import Testing
 
@@ -10,7 +11,7 @@ struct DaemonLifecycleTests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let path = try scratch.write("bad.conf", "[policy]\nreject_at = \"sometimes\"\n")
-        let run = try await runProcess(Products.path("spamguard"), ["--foreground", "--config", path])
+        let run = try await runProcess(Products.path("spamguard"), ["--foreground", "--config", path], mergingErrors: true)
         #expect(run.status == 78)
         #expect(run.output.contains("\(path): policy.reject_at: expected a number, found string"), "\(run.output)")
     }
@@ -20,14 +21,14 @@ struct DaemonLifecycleTests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let daemon = try await DaemonProcess(scratch: scratch, configuration: DaemonProcess.configuration(in: scratch))
-        let ready = try #require(await daemon.notify.waitFor("READY=1"))
+        let ready = try #require(await daemon.notify?.waitFor("READY=1"))
         #expect(ready.contains("STATUS=no classifier trained yet"))
         try scratch.write("base/config.json", "{}")  // a base model directory, but no classifier
         daemon.signal(SIGHUP)
         #expect(await eventually { daemon.logLines(containing: "no classifier has been trained yet").count == 1 })
 
         let message = try scratch.write("hello.eml", "Subject: hello\nFrom: a@example.org\n\nhello\n")
-        let run = try await Miltertest.run("message", ["socket": daemon.socket, "message": message, "expect": "unscanned"])
+        let run = try await daemon.miltertest("message", ["message": message, "expect": "unscanned"])
         #expect(run.succeeded, "\(run.output)")
         #expect(daemon.logLines(containing: "queue_id=TESTQ1 verdict=unscanned reason=no-classifier action=accept").count == 1)
         #expect(await daemon.stop() == 0)
@@ -57,13 +58,14 @@ struct DaemonLifecycleTests {
             scratch: scratch, configuration: DaemonProcess.configuration(in: scratch),
             environment: ["WATCHDOG_USEC": "400000"]  // WATCHDOG_PID unset: for whoever reads it
         )
-        #expect(await daemon.notify.waitFor("WATCHDOG=1", timeout: .seconds(5)) != nil)
+        let notify = try #require(daemon.notify)
+        #expect(await notify.waitFor("WATCHDOG=1", timeout: .seconds(5)) != nil)
         daemon.signal(SIGUSR1)
-        #expect(await daemon.notify.waitFor("RELOADING=1") != nil)
-        #expect(await eventually { daemon.notify.messages.filter { $0.contains("READY=1") }.count == 2 })
+        #expect(await notify.waitFor("RELOADING=1") != nil)
+        #expect(await eventually { notify.messages.filter { $0.contains("READY=1") }.count == 2 })
         #expect(await daemon.stop() == 0)
-        #expect(daemon.notify.messages.contains { $0.contains("STOPPING=1") })
-        let watchdogPings = daemon.notify.messages.filter { $0 == "WATCHDOG=1" }.count
+        #expect(notify.messages.contains { $0.contains("STOPPING=1") })
+        let watchdogPings = notify.messages.filter { $0 == "WATCHDOG=1" }.count
         #expect(watchdogPings >= 2)
     }
 
@@ -95,7 +97,7 @@ struct DaemonLifecycleTests {
         #expect(daemon.logLines(containing: "milter stopped accepting connections").isEmpty)
         #expect(daemon.logLines(containing: "reloading configuration and model").count >= 1)
         let message = try scratch.write("hello.eml", "Subject: hello\n\nhello\n")
-        let run = try await Miltertest.run("message", ["socket": daemon.socket, "message": message, "expect": "unscanned"])
+        let run = try await daemon.miltertest("message", ["message": message, "expect": "unscanned"])
         #expect(run.succeeded, "\(run.output)")
         #expect(await daemon.stop() == 0)
     }
@@ -108,7 +110,7 @@ struct DaemonLifecycleTests {
         let daemon = try await DaemonProcess(scratch: scratch, configuration: model.configuration(in: scratch))
         // Classify once, so that every lazily started thread (engine, compute, libmilter workers) exists.
         let message = try scratch.write("m.eml", TinyClassifier.message(spam: false, index: 0))
-        #expect(try await Miltertest.run("message", ["socket": daemon.socket, "message": message, "expect": "ham"]).succeeded)
+        #expect(try await daemon.miltertest("message", ["message": message, "expect": "ham"]).succeeded)
         let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon.pid)/task")
         #expect(tasks.count > 3)
         for task in tasks {
@@ -172,7 +174,7 @@ struct DaemonLifecycleTests {
         // verify wants ExecStart's binary to exist: point it at the one just built.
         let local = unit.replacingOccurrences(of: "/usr/local/sbin/spamguard", with: Products.path("spamguard"))
         let copy = try scratch.write("spamguard.service", local)
-        let run = try await runProcess("/usr/bin/systemd-analyze", ["verify", copy])
+        let run = try await runProcess("/usr/bin/systemd-analyze", ["verify", copy], mergingErrors: true)
         #expect(run.status == 0, "\(run.output)")
         #expect(run.output.isEmpty, "\(run.output)")
     }

@@ -1,3 +1,4 @@
+import DaemonTestSupport
 import Foundation
 import Testing
 
@@ -15,9 +16,9 @@ struct MiltertestTests {
             """))
     }
 
-    func send(_ daemon: DaemonProcess, _ message: String, expect: String, _ more: [String: String] = [:]) async throws -> Miltertest.Run {
+    func send(_ daemon: DaemonProcess, _ message: String, expect: String, _ more: [String: String] = [:]) async throws -> ProcessRun {
         let path = try daemon.scratch.write("message-\(UUID().uuidString).eml", message)
-        return try await Miltertest.run("message", ["socket": daemon.socket, "message": path, "expect": expect].merging(more) { $1 })
+        return try await daemon.miltertest("message", ["message": path, "expect": expect].merging(more) { $1 })
     }
 
     @Test("ham gets X-Spam-Status: No; spam gets X-Spam-Flag: YES; after a reload lowering reject_at, spam gets 550 5.7.1")
@@ -122,7 +123,7 @@ struct MiltertestTests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let daemon = try await daemon(scratch, extra: "[log]\nlevel = \"debug\"")
-        let run = try await Miltertest.run("abort", ["socket": daemon.socket])
+        let run = try await daemon.miltertest("abort")
         #expect(run.succeeded, "\(run.output)\n\(daemon.log)")
         #expect(daemon.logLines(containing: "queue_id=ABORTED1 aborted by the MTA").count == 1)
         #expect(daemon.logLines(containing: "queue_id=AFTERABORT verdict=ham").count == 1)
@@ -143,11 +144,11 @@ struct MiltertestTests {
             let spam = index % 2 == 0
             paths.append((try scratch.write("m\(index).eml", TinyClassifier.message(spam: spam, index: index)), spam))
         }
-        let runs = try await withThrowingTaskGroup(of: Miltertest.Run.self) { group in
+        let runs = try await withThrowingTaskGroup(of: ProcessRun.self) { group in
             for (index, (path, spam)) in paths.enumerated() {
                 group.addTask {
-                    try await Miltertest.run("message", [
-                        "socket": daemon.socket, "message": path, "expect": spam ? "spam" : "ham", "queueid": "Q\(index)",
+                    try await daemon.miltertest("message", [
+                        "message": path, "expect": spam ? "spam" : "ham", "queueid": "Q\(index)",
                     ])
                 }
             }
@@ -168,7 +169,7 @@ struct MiltertestTests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let daemon = try await daemon(scratch)
-        let run = try await Miltertest.run("reload", ["socket": daemon.socket, "pid": "\(daemon.pid)", "log": scratch.file("daemon.log")])
+        let run = try await daemon.miltertest("reload", ["pid": "\(daemon.pid)", "log": scratch.file("daemon.log")])
         #expect(run.succeeded, "\(run.output)\n\(daemon.log)")
         #expect(daemon.logLines(containing: "model swapped").count == 1)
         #expect(daemon.logLines(containing: "queue_id=RELOADQ verdict=spam").count == 1)

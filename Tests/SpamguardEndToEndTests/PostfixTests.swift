@@ -1,3 +1,4 @@
+import DaemonTestSupport
 import Foundation
 import Testing
 
@@ -14,7 +15,7 @@ struct PostfixTests {
         defer { scratch.remove() }
         let model = try await TinyClassifier.shared.value
         let daemon = try await DaemonProcess(scratch: scratch, configuration: model.configuration(in: scratch, milter: Self.milter, extra: "[policy]\nreject_at = 2"))
-        let postfix = try await PostfixInstance(scratch: scratch, milter: daemon.socket)
+        let postfix = try await PostfixInstance(scratch: scratch, milter: daemon.milterSocket)
 
         let ham = try await postfix.send(TinyClassifier.message(spam: false, index: 0))
         #expect(ham.succeeded, "\(ham.output)")
@@ -57,7 +58,7 @@ struct PostfixTests {
         defer { scratch.remove() }
         let model = try await TinyClassifier.shared.value
         let daemon = try await DaemonProcess(scratch: scratch, configuration: model.configuration(in: scratch, milter: Self.milter, extra: "[policy]\nreject_at = 0.5"))
-        let postfix = try await PostfixInstance(scratch: scratch, milter: daemon.socket)
+        let postfix = try await PostfixInstance(scratch: scratch, milter: daemon.milterSocket)
         let before = try await postfix.send(TinyClassifier.message(spam: true, index: 2))
         #expect(before.output.contains("550 5.7.1"), "the daemon is up and rejects: \(before.output)")
 

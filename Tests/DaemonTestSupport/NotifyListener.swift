@@ -2,14 +2,14 @@ import Foundation
 
 /// Plays systemd's side of sd_notify: a datagram socket the daemon finds in `$NOTIFY_SOCKET`, read
 /// continuously (as systemd does: a full socket queue would block the daemon's sd_notify calls).
-final class NotifyListener: @unchecked Sendable {
-    let path: String
+public final class NotifyListener: @unchecked Sendable {
+    public let path: String
     private let descriptor: Int32
     private let lock = NSLock()
     private var received: [String] = []
     private var stopped = false
 
-    init(path: String) throws {
+    public init(path: String) throws {
         self.path = path
         descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         guard descriptor >= 0 else { throw HarnessError("socket: errno \(errno)") }
@@ -39,17 +39,17 @@ final class NotifyListener: @unchecked Sendable {
     }
 
     /// Stops reading and closes the socket.
-    func stop() {
+    public func stop() {
         lock.withLock { stopped = true }
     }
 
     /// Everything received so far, one string per datagram.
-    var messages: [String] {
+    public var messages: [String] {
         lock.withLock { received }
     }
 
     /// Waits for a datagram containing the line `assignment` (e.g. "READY=1"); returns that datagram.
-    func waitFor(_ assignment: String, timeout: Duration = .seconds(30)) async -> String? {
+    public func waitFor(_ assignment: String, timeout: Duration = .seconds(30)) async -> String? {
         var found: String?
         _ = await eventually(timeout: timeout) {
             found = messages.first { $0.split(separator: "\n").contains(Substring(assignment)) }

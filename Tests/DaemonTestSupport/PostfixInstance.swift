@@ -3,15 +3,15 @@ import Foundation
 /// A real Postfix (Debian package `postfix`), started with a configuration directory of its own: it listens
 /// on a free loopback port, hands every message to the milter at `milter`, and delivers mail for
 /// `test.example` into one Maildir. Needs root (Postfix's master does). `stop()` ends it; deinit kills it.
-final class PostfixInstance: @unchecked Sendable {
-    let directory: String
-    let port: Int
+public final class PostfixInstance: @unchecked Sendable {
+    public let directory: String
+    public let port: Int
     private var running = false
 
-    var maildir: String { "\(directory)/mail/maildir" }
-    var log: String { (try? String(contentsOfFile: "\(directory)/maillog", encoding: .utf8)) ?? "" }
+    public var maildir: String { "\(directory)/mail/maildir" }
+    public var log: String { (try? String(contentsOfFile: "\(directory)/maillog", encoding: .utf8)) ?? "" }
 
-    init(scratch: Scratch, milter: String) async throws {
+    public init(scratch: Scratch, milter: String) async throws {
         directory = scratch.file("postfix")
         port = try freeLoopbackPort()
         let files = FileManager.default
@@ -64,7 +64,7 @@ final class PostfixInstance: @unchecked Sendable {
         ]
         try (services.joined(separator: "\n") + "\n").write(toFile: "\(directory)/etc/master.cf", atomically: true, encoding: .utf8)
 
-        let start = try await runProcess("/usr/sbin/postfix", ["-c", "\(directory)/etc", "start"])
+        let start = try await runProcess("/usr/sbin/postfix", ["-c", "\(directory)/etc", "start"], mergingErrors: true)
         running = true
         guard start.status == 0, await eventually(timeout: .seconds(20), { canConnect(port: port) }) else {
             throw HarnessError("postfix did not start (\(start.status)): \(start.output)\n\(log)")
@@ -81,73 +81,46 @@ final class PostfixInstance: @unchecked Sendable {
     }
 
     /// Stops Postfix and waits for its master to be gone.
-    func stop() async throws {
+    public func stop() async throws {
         guard running else { return }
         let pidFile = "\(directory)/queue/pid/master.pid"
         let pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        _ = try await runProcess("/usr/sbin/postfix", ["-c", "\(directory)/etc", "stop"])
+        _ = try await runProcess("/usr/sbin/postfix", ["-c", "\(directory)/etc", "stop"], mergingErrors: true)
         if let pid { _ = await eventually(timeout: .seconds(20)) { kill(pid, 0) != 0 } }
         running = false
     }
 
     /// Sends `message` over SMTP (swaks); returns its transcript.
-    func send(_ message: String, to recipient: String = "rcpt@test.example") async throws -> Miltertest.Run {
+    public func send(_ message: String, to recipient: String = "rcpt@test.example") async throws -> ProcessRun {
         let path = "\(directory)/outgoing-\(UUID().uuidString).eml"
         try message.replacingOccurrences(of: "\n", with: "\r\n").write(toFile: path, atomically: true, encoding: .utf8)
         return try await runProcess("/usr/bin/swaks", [
             "--server", "127.0.0.1:\(port)", "--from", "sender@example.org", "--to", recipient,
             "--helo", "client.example", "--data", "@\(path)", "--timeout", "60",
-        ])
+        ], mergingErrors: true)
     }
 
     /// Messages delivered so far, oldest first.
-    func delivered() -> [String] {
+    public func delivered() -> [String] {
         let new = "\(maildir)/new"
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: new)) ?? []).sorted()
         return names.compactMap { try? String(contentsOfFile: "\(new)/\($0)", encoding: .utf8) }
     }
 
     /// Waits until `count` messages have been delivered.
-    func waitForDeliveries(_ count: Int) async -> [String] {
+    public func waitForDeliveries(_ count: Int) async -> [String] {
         _ = await eventually(timeout: .seconds(30)) { delivered().count >= count }
         return delivered()
     }
 }
 
 /// The header block of a delivered message.
-func headerBlock(_ message: String) -> String {
+public func headerBlock(_ message: String) -> String {
     let normalized = message.replacingOccurrences(of: "\r\n", with: "\n")
     return normalized.components(separatedBy: "\n\n").first ?? normalized
 }
 
-func freeLoopbackPort() throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
-    }
-    guard bound else { throw HarnessError("cannot find a free port: errno \(errno)") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
-func canConnect(port: Int) -> Bool {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = UInt16(port).bigEndian
-    return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-    }
-}
-
-func chown(path: String, user: String) throws {
+public func chown(path: String, user: String) throws {
     guard let entry = getpwnam(user) else { throw HarnessError("no user \(user)") }
     guard chown(path, entry.pointee.pw_uid, entry.pointee.pw_gid) == 0 else { throw HarnessError("chown \(path): errno \(errno)") }
 }

@@ -4,15 +4,11 @@
 --   miltertest -s reload.lua -D socket=unix:/run/spamguard/milter.sock -D pid=<daemon pid> -D log=<its log>
 -- After the SIGHUP the script waits until the daemon's log shows the reloaded model, then goes on.
 
-local function fail(text)
-    io.stderr:write("FAIL: " .. text .. "\n")
-    os.exit(1)
-end
+local common = dofile((debug.getinfo(1, "S").source:match("^@?(.*/)") or "") .. "common.lua")
+local fail = common.fail
 
-local conn = mt.connect(socket, 40, 0.25) or fail("cannot connect to " .. socket)
-if mt.conninfo(conn, "client.example", "192.0.2.30") ~= nil then fail("conninfo") end
-mt.macro(conn, SMFIC_MAIL, "i", "RELOADQ")
-if mt.mailfrom(conn, "<a@example.org>") ~= nil then fail("mailfrom") end
+local conn = common.connect(socket, "client.example", "192.0.2.30")
+common.mailFrom(conn, "<a@example.org>", "RELOADQ")
 if mt.header(conn, "Subject", "WIN CASH PRIZE NOW") ~= nil then fail("header") end
 os.execute("kill -HUP " .. pid)
 local reloaded = false
