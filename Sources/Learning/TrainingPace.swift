@@ -15,6 +15,7 @@ public final class TrainingPace: Sendable {
         var paused = false
         var cancelled = false
         var waitingForMail = false
+        var heldByPause = false
         var mailPauses = 0
     }
 
@@ -36,16 +37,25 @@ public final class TrainingPace: Sendable {
     public var isCancelled: Bool { state.withLock { $0.cancelled } }
     /// A checkpoint is holding training back because mail is in progress.
     public var isWaitingForMail: Bool { state.withLock { $0.waitingForMail } }
+    /// A checkpoint is holding training back because an operator paused it (after `pause()`, the step in
+    /// progress finishes first).
+    public var isHeldByPause: Bool { state.withLock { $0.heldByPause } }
     /// How many times training has stepped aside for mail.
     public var mailPauses: Int { state.withLock { $0.mailPauses } }
 
     public func checkpoint() throws(CancellationError) {
         var steppedAside = false
         defer {
-            if steppedAside { state.withLock { $0.waitingForMail = false } }
+            state.withLock {
+                if steppedAside { $0.waitingForMail = false }
+                $0.heldByPause = false
+            }
         }
         while true {
-            let (paused, cancelled) = state.withLock { ($0.paused, $0.cancelled) }
+            let (paused, cancelled) = state.withLock { state in
+                state.heldByPause = state.paused
+                return (state.paused, state.cancelled)
+            }
             if cancelled { throw CancellationError() }
             let mail = (activity?.messagesInProgress ?? 0) > 0
             if !paused, !mail { return }
