@@ -32,6 +32,10 @@ public enum BLASSetup {
         try Kernels.callingThreadOnly.with(body)
     }
 
+    /// How many threads work done on the calling thread may fan out to: 1 inside `withKernelsOnCallingThread`,
+    /// every core otherwise. For loops outside this module that split work themselves (the optimizer).
+    public static var kernelThreads: Int { Kernels.threads }
+
     public static var coreName: String { String(cString: openblas_get_corename()) }
     public static var threads: Int { Int(openblas_get_num_threads()) }
 

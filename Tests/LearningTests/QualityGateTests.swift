@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 @testable import Learning
 import SpamguardService
@@ -96,10 +97,13 @@ struct TrainingPaceTests {
     @Test func pauseHoldsAndCancelStops() async throws {
         let pace = TrainingPace(activity: nil)
         pace.pause()
+        #expect(!pace.isHeldByPause, "no checkpoint reached yet")
         let waiting = Task { try await onThread { try pace.checkpoint() } }
         try await Task.sleep(for: .milliseconds(120))
+        #expect(pace.isHeldByPause)
         pace.resume()
         try await waiting.value
+        #expect(!pace.isHeldByPause)
         pace.pause()
         let stopped = Task {
             await (try? onThread { () -> Bool in
@@ -110,5 +114,14 @@ struct TrainingPaceTests {
         pace.cancel()
         #expect(await stopped.value, "a paused checkpoint throws when training is cancelled")
         #expect(throws: CancellationError.self) { try pace.checkpoint() }
+    }
+
+    @Test("the learning thread runs under SCHED_IDLE, and at nice 19 (what it starts inherits both)")
+    func learningThreadYieldsTheCPU() async throws {
+        let thread = LearningThread()
+        defer { thread.stop() }
+        let (policy, niceness) = try await thread.run { (LearningThread.currentPolicy, getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)) }
+        #expect(policy == LearningThread.idlePolicy)
+        #expect(niceness == LearningThread.niceness)
     }
 }
