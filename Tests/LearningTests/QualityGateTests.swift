@@ -116,6 +116,24 @@ struct TrainingPaceTests {
         #expect(throws: CancellationError.self) { try pace.checkpoint() }
     }
 
+    @Test("within a step, training yields before every matrix product while mail is in progress")
+    func yieldWithinAStep() async throws {
+        let activity = MailActivity()
+        let pace = TrainingPace(activity: activity)
+        pace.yieldToMail()  // nothing in progress: returns at once
+        #expect(pace.mailPauses == 0)
+        var token: MailActivity.Token? = activity.messageStarted()
+        let clock = ContinuousClock()
+        let started = clock.now
+        let yielded = Task { try await onThread { pace.yieldToMail(); return started.duration(to: clock.now) } }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(pace.isWaitingForMail)
+        withExtendedLifetime(token) {}
+        token = nil
+        #expect(try await yielded.value >= .milliseconds(100))
+        #expect(pace.mailPauses == 1 && !pace.isWaitingForMail)
+    }
+
     @Test("the learning thread runs under SCHED_IDLE, and at nice 19 (what it starts inherits both)")
     func learningThreadYieldsTheCPU() async throws {
         let thread = LearningThread()
