@@ -28,9 +28,17 @@ public enum BLASSetup {
     /// Runs `body` with the engine's kernels on the calling thread only: no work is handed to Dispatch workers,
     /// so a background job on a low-priority thread (the learning loop's finetuning) stays on that thread and
     /// leaves the other cores to latency-sensitive work. Other threads are not affected.
-    public static func withKernelsOnCallingThread<R>(_ body: () throws -> R) rethrows -> R {
-        try Kernels.callingThreadOnly.with(body)
+    ///
+    /// - Parameter yield: called before every matrix product of `body` (milliseconds apart in a training step):
+    ///   the place to block while something more urgent runs.
+    public static func withKernelsOnCallingThread<R>(yield: (() -> Void)? = nil, _ body: () throws -> R) rethrows -> R {
+        guard let yield else { return try Kernels.callingThreadOnly.with(body) }
+        return try Kernels.yieldHook.with(yield) { try Kernels.callingThreadOnly.with(body) }
     }
+
+    /// How many threads work done on the calling thread may fan out to: 1 inside `withKernelsOnCallingThread`,
+    /// every core otherwise. For loops outside this module that split work themselves (the optimizer).
+    public static var kernelThreads: Int { Kernels.threads }
 
     public static var coreName: String { String(cString: openblas_get_corename()) }
     public static var threads: Int { Int(openblas_get_num_threads()) }

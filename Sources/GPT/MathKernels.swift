@@ -181,6 +181,44 @@ enum Kernels {
 
     /// Set on a thread whose kernels must not fan out to Dispatch workers.
     static let callingThreadOnly = ThreadFlag()
+
+    /// Called before every matrix product on a thread that set it: a background trainer blocks there while
+    /// more urgent work runs, so that it yields within a kernel's time rather than at the end of its step.
+    static let yieldHook = ThreadHook()
+}
+
+/// A per-thread closure (a pthread key holding it): `call()` costs a few nanoseconds where none is set.
+final class ThreadHook: Sendable {
+    private final class Box {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+
+    private let key: pthread_key_t
+
+    init() {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        self.key = key
+    }
+
+    /// Sets `hook` on the calling thread for the duration of `body`.
+    func with<R>(_ hook: @escaping () -> Void, _ body: () throws -> R) rethrows -> R {
+        let box = Unmanaged.passRetained(Box(hook))
+        let previous = pthread_getspecific(key)
+        pthread_setspecific(key, box.toOpaque())
+        defer {
+            pthread_setspecific(key, previous)
+            box.release()
+        }
+        return try body()
+    }
+
+    /// Runs the calling thread's hook, if it has one.
+    @inline(__always) func call() {
+        guard let raw = pthread_getspecific(key) else { return }
+        Unmanaged<Box>.fromOpaque(raw).takeUnretainedValue().body()
+    }
 }
 
 /// A per-thread flag (a pthread key): kernels read it once per call, so it costs a few nanoseconds.
@@ -209,6 +247,7 @@ final class ThreadFlag: Sendable {
 func gemm(transA: Bool = false, transB: Bool = false, M: Int, N: Int, K: Int, alpha: Float = 1,
           _ A: UnsafePointer<Float>, lda: Int, _ B: UnsafePointer<Float>, ldb: Int,
           beta: Float = 0, _ C: UnsafeMutablePointer<Float>, ldc: Int) {
+    Kernels.yieldHook.call()
     let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
     // Below ~4 MFLOP, or when a half would be too thin for the kernel's register blocking, one thread wins.
     let threads = (2 * M * N * K < 4_000_000 || N < 128) ? 1 : Kernels.threads

@@ -11,7 +11,8 @@ import Training
 /// the same held-out data for the quality gate. The candidate bundle is written to a staging directory.
 ///
 /// Runs synchronously on the calling thread — the learning thread, at low priority — with the engine's kernels
-/// kept on that thread, and steps aside at every `TrainingPace` checkpoint while mail is in progress.
+/// kept on that thread, and steps aside while mail is in progress: at every `TrainingPace` checkpoint (between
+/// steps and batches) and before every matrix product within them (`TrainingPace.yieldToMail`).
 public struct CandidateTraining: Sendable {
     /// A learned feedback message.
     public struct Feedback: Sendable, Equatable {
@@ -102,7 +103,7 @@ public struct CandidateTraining: Sendable {
     }
 
     public func run() throws -> Result {
-        try BLASSetup.withKernelsOnCallingThread { try train() }
+        try BLASSetup.withKernelsOnCallingThread(yield: pace.yieldToMail) { try train() }
     }
 
     private func train() throws -> Result {

@@ -75,7 +75,7 @@ public actor LearningControl: LearningOperations {
 
     public func learningStatus() -> LearningStatus {
         var activity = board.activity
-        if pace.isWaitingForMail { activity += ", paused for mail" } else if pace.isPaused, activity.hasPrefix("training") { activity += ", paused" }
+        if pace.isHeldByPause { activity += ", paused" } else if pace.isWaitingForMail { activity += ", paused for mail" }
         return LearningStatus(state: loop.ledger.state, folder: folder, serving: catalog.servingCreated(), paused: pace.isPaused,
                               trainNowRequested: board.trainingNowRequested, activity: activity)
     }

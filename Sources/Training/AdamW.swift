@@ -1,4 +1,5 @@
 import Dispatch
+import GPT
 import Foundation
 
 /// AdamW (Loshchilov & Hutter) over groups of parameters, each a (values, gradients) pair of equal length.
@@ -43,7 +44,9 @@ public final class AdamW {
         let c1 = 1 - Float(pow(Double(b1), Double(step))), c2 = 1 - Float(pow(Double(b2), Double(step)))
         let stepSize = lr / c1, vScale = 1 / c2
         for g in groups {
-            let threads = g.count >= 1 << 16 ? ProcessInfo.processInfo.activeProcessorCount : 1
+            // Split across cores unless the caller keeps its kernels on its own thread (the learning loop's
+            // low-priority finetuning: Dispatch's workers would run this at normal priority beside the mail).
+            let threads = g.count >= 1 << 16 ? BLASSetup.kernelThreads : 1
             let per = ((g.count + threads - 1) / threads + 15) / 16 * 16
             DispatchQueue.concurrentPerform(iterations: threads) { t in
                 let lo = min(g.count, t * per), hi = min(g.count, lo + per)

@@ -196,9 +196,10 @@ struct ModelsCommand: ParsableCommand {
         } else {
             lines.append("no training run yet")
         }
-        var training = "training: \(status.paused ? "paused by an operator (spamguardctl resume-training)" : "on"); \(status.activity)"
-        if status.trainNowRequested { training += "; train-now requested" }
-        lines.append(training)
+        var loop = "loop: \(status.activity)"
+        if status.paused { loop = "training paused by an operator (spamguardctl resume-training); " + loop }
+        if status.trainNowRequested { loop += "; train-now requested" }
+        lines.append(loop)
         if let version = status.servingVersion, let created = status.servingCreated {
             lines.append("serving \(version), created \(duration(now.timeIntervalSince(created))) ago")
         }

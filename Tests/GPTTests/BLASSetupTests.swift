@@ -19,3 +19,33 @@ import Testing
         #expect(BLASSetup.cpuFlags().contains("sse2"))
     }
 }
+
+@Suite struct KernelYieldTests {
+    /// One small matrix product on the calling thread.
+    private func product() {
+        let a = [Float](repeating: 1, count: 4 * 4), b = [Float](repeating: 2, count: 4 * 4)
+        var c = [Float](repeating: 0, count: 4 * 4)
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                c.withUnsafeMutableBufferPointer { c in
+                    gemm(M: 4, N: 4, K: 4, a.baseAddress!, lda: 4, b.baseAddress!, ldb: 4, c.baseAddress!, ldc: 4)
+                }
+            }
+        }
+        #expect(c.allSatisfy { $0 == 8 })
+    }
+
+    @Test func theYieldHookRunsBeforeEveryMatrixProductOfItsBodyOnly() {
+        nonisolated(unsafe) var calls = 0
+        BLASSetup.withKernelsOnCallingThread(yield: { calls += 1 }) {
+            product()
+            product()
+            #expect(BLASSetup.kernelThreads == 1)
+        }
+        #expect(calls == 2)
+        product()
+        #expect(calls == 2, "not outside its body")
+        BLASSetup.withKernelsOnCallingThread { product() }
+        #expect(calls == 2, "nor in a body without one")
+    }
+}

@@ -55,7 +55,7 @@ struct DaemonOperatorTests {
         #expect(!daemon.log.contains("learning: run 1"))
         report = try await stats(s)
         #expect(report.learning?.paused == true && report.learning?.trainNowRequested == true && report.learning?.lastRun == nil)
-        #expect(try await s.ctl(["stats", "--config", s.config]).output.contains("training: paused by an operator"))
+        #expect(try await s.ctl(["stats", "--config", s.config]).output.contains("training paused by an operator"))
 
         // Resumed: the run starts without the idle hour, on 30 corrections where 1000 are configured.
         (status, output) = try await s.ctl(["resume-training", "--config", s.config])
@@ -69,7 +69,7 @@ struct DaemonOperatorTests {
         #expect(output.contains("finetuned from \(parent)  held-out acc"))
         #expect(output.contains("  \(parent)  created"), "the trained classifier, kept for rollback")
         #expect(output.contains("last training run: #1"))
-        #expect(output.contains("training: on; idle"))
+        #expect(output.contains("loop: idle"))
         report = try await stats(s)
         let learning = try #require(report.learning)
         #expect(learning.feedback.learned == 30 && learning.feedback.untrained == 0 && learning.feedback.rejected == 0)

@@ -1,4 +1,5 @@
 import DaemonTestSupport
+import Glibc
 import Testing
 @testable import Learning
 import SpamguardService
@@ -97,10 +98,13 @@ struct TrainingPaceTests {
     @Test func pauseHoldsAndCancelStops() async throws {
         let pace = TrainingPace(activity: nil)
         pace.pause()
+        #expect(!pace.isHeldByPause, "no checkpoint reached yet")
         let waiting = Task { try await onThread { try pace.checkpoint() } }
         try await Task.sleep(for: .milliseconds(120))
+        #expect(pace.isHeldByPause)
         pace.resume()
         try await waiting.value
+        #expect(!pace.isHeldByPause)
         pace.pause()
         let stopped = Task {
             await (try? onThread { () -> Bool in
@@ -111,5 +115,32 @@ struct TrainingPaceTests {
         pace.cancel()
         #expect(await stopped.value, "a paused checkpoint throws when training is cancelled")
         #expect(throws: CancellationError.self) { try pace.checkpoint() }
+    }
+
+    @Test("within a step, training yields before every matrix product while mail is in progress")
+    func yieldWithinAStep() async throws {
+        let activity = MailActivity()
+        let pace = TrainingPace(activity: activity)
+        pace.yieldToMail()  // nothing in progress: returns at once
+        #expect(pace.mailPauses == 0)
+        var token: MailActivity.Token? = activity.messageStarted()
+        let clock = ContinuousClock()
+        let started = clock.now
+        let yielded = Task { try await onThread { pace.yieldToMail(); return started.duration(to: clock.now) } }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(pace.isWaitingForMail)
+        withExtendedLifetime(token) {}
+        token = nil
+        #expect(try await yielded.value >= .milliseconds(100))
+        #expect(pace.mailPauses == 1 && !pace.isWaitingForMail)
+    }
+
+    @Test("the learning thread runs under SCHED_IDLE, and at nice 19 (what it starts inherits both)")
+    func learningThreadYieldsTheCPU() async throws {
+        let thread = LearningThread()
+        defer { thread.stop() }
+        let (policy, niceness) = try await thread.run { (LearningThread.currentPolicy, getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)) }
+        #expect(policy == LearningThread.idlePolicy)
+        #expect(niceness == LearningThread.niceness)
     }
 }
