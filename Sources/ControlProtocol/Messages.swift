@@ -109,12 +109,6 @@ public struct ControlRequest: Sendable, Equatable, Codable {
         self.id = id
         self.op = op
     }
-
-    /// A request without its arguments: what is left of one whose `args` do not decode.
-    public struct Head: Sendable, Decodable {
-        public var v: Int
-        public var op: String
-    }
 }
 
 /// An error code on the wire. A struct rather than an enum so that a client decodes codes newer than itself.

@@ -115,8 +115,7 @@ struct LearnCommand: ParsableCommand {
 
 struct ModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "models",
-        abstract: "List the classifier versions with their figures, which one serves, refused candidates and the last training run.",
+        commandName: "models", abstract: "List the classifier versions with their figures, which one serves, refused candidates and the last training run.",
         discussion: """
             Asks the running daemon over its control socket (anyone who can open the socket may). When it does \
             not run (no socket, or nobody listening on it), reads the classifier store (<state dir>/classifiers) \

@@ -31,7 +31,7 @@ public struct ControlResponder: Sendable {
             // Echo the id if the line is an object with one, so a client can match the error to its request.
             let id = try? ControlCoding.decode(IDOnly.self, from: line).id
             logger.debug("control: malformed request from \(peer.map { "\($0)" } ?? "unknown peer"): \(error)")
-            if let head = try? ControlCoding.decode(ControlRequest.Head.self, from: line) {
+            if let head = try? ControlCoding.decode(Head.self, from: line) {
                 return Self.line(failure: ControlFailure(.badRequest, "the \"args\" of \(head.op) do not decode: \(Self.brief(error))"), id: id)
             }
             return Self.line(failure: ControlFailure(.badRequest, "not a request: expected a JSON object with \"v\" (a number) and \"op\" (a string)"), id: id)
@@ -128,6 +128,12 @@ public struct ControlResponder: Sendable {
 
     private struct IDOnly: Decodable {
         var id: RequestID?
+    }
+
+    /// What is left of a request whose `args` do not decode.
+    private struct Head: Decodable {
+        var v: Int
+        var op: String
     }
 
     /// What went wrong in a decoding, without the coding path's noise.
