@@ -5,6 +5,14 @@ import PackageDescription
 /// Hot loops in the model and text code run on unsafe pointers; release builds also drop exclusivity checks.
 let fast: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
+/// The engine's elementwise kernels (Sources/VectorKernels) are built once per x86-64 instruction-set tier from
+/// the same files (the tier directories are links to it); GPT picks the widest one the CPU has at run time.
+#if arch(x86_64)
+let vectorTiers: [(name: String, cpu: String)] = [("VectorKernelsAVX2", "haswell"), ("VectorKernelsAVX512", "skylake-avx512")]
+#else
+let vectorTiers: [(name: String, cpu: String)] = []
+#endif
+
 let package = Package(
     name: "spamguard",
     products: [
@@ -33,7 +41,9 @@ let package = Package(
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
 
         // One library per concern.
-        .target(name: "GPT", dependencies: ["COpenBLAS"], swiftSettings: fast),
+        .target(name: "VectorKernels", swiftSettings: fast),
+        .target(name: "GPT", dependencies: ["COpenBLAS", "VectorKernels"] + vectorTiers.map { .target(name: $0.name) },
+                swiftSettings: fast),
         .target(name: "Tokenizer", swiftSettings: fast),
         .target(name: "MailText", swiftSettings: fast),
         // The control socket's wire format (JSON lines, versioned) and a blocking client for spamguardctl.
@@ -74,11 +84,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "spamguard-bench", dependencies: [
-            "GPT", "Tokenizer", "MailText", "Training", "ControlProtocol", "SpamguardService",
+            "CLinux", "GPT", "Tokenizer", "MailText", "Training", "ControlProtocol", "SpamguardService",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
 
-        .testTarget(name: "GPTTests", dependencies: ["GPT"], resources: [.copy("Reference")]),
+        .testTarget(name: "GPTTests", dependencies: ["GPT", "VectorKernels"], resources: [.copy("Reference")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MailTextTests", dependencies: ["MailText"]),
         .testTarget(name: "SpamguardServiceTests", dependencies: [
@@ -103,5 +113,5 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-    ]
+    ] + vectorTiers.map { .target(name: $0.name, swiftSettings: fast + [.unsafeFlags(["-target-cpu", $0.cpu])]) }
 )

@@ -16,7 +16,9 @@ public enum BLASSetup {
         public let core: String
         public let threads: Int
         public let reason: String
-        public var description: String { "OpenBLAS core \(core), \(threads) threads (\(reason))" }
+        public var description: String {
+            "OpenBLAS core \(core), \(threads) threads (\(reason)); elementwise kernels \(ElementwiseKernels.best.name)"
+        }
     }
 
     /// OpenBLAS threading for whole-library use (its own pool on every core), as when measuring its peak.
@@ -79,7 +81,8 @@ public enum BLASSetup {
         return strong.contains(detected.lowercased()) ? nil : "SKYLAKEX"
     }
 
-    static func cpuFlags() -> Set<String> {
+    /// The CPU's feature flags as /proc/cpuinfo lists them (empty if it cannot be read).
+    public static func cpuFlags() -> Set<String> {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
               let colon = line.firstIndex(of: ":") else { return [] }

@@ -1,4 +1,5 @@
 import Foundation
+import VectorKernels
 
 /// Which parameters a finetune updates. The book's recipe trains the last block, the final LayerNorm and
 /// the head; `.lastBlocks(n)` generalises it; `.all` also trains the embeddings.

@@ -1,5 +1,6 @@
 import COpenBLAS
 import Foundation
+import VectorKernels
 
 /// One block's activations for a packed batch of N tokens. For training (`keep`), everything its backward
 /// pass reads, one set per trainable block. For inference, one set all blocks share, and only what the
@@ -52,11 +53,12 @@ public struct BlockActivations {
 /// out[N,C] = residual[N,C] + inp[N,IC] · weight[IC,C] + bias[C]   (a linear layer on a residual branch)
 func matmulResidualForward(_ out: UnsafeMutablePointer<Float>, _ residual: UnsafePointer<Float>, _ inp: UnsafePointer<Float>,
                            _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, N: Int, IC: Int, C: Int) {
-    for n in 0..<N {
-        let o = out + n * C, r = residual + n * C
-        for c in 0..<C { o[c] = r[c] + bias[c] }
+    gemm(M: N, N: C, K: IC, inp, lda: IC, weight, ldb: C, beta: 1, out, ldc: C) { cols in
+        for n in 0..<N {
+            let o = out + n * C, r = residual + n * C
+            for c in cols { o[c] = r[c] + bias[c] }
+        }
     }
-    gemm(M: N, N: C, K: IC, inp, lda: IC, weight, ldb: C, beta: 1, out, ldc: C)
 }
 
 /// One transformer block: output = x + MLP(LN2(x + Attn(LN1(x)))) with x = input. input and output are [N,C].
@@ -76,8 +78,14 @@ func mlpForward(_ output: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>
                 ln2: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
                 fch: UnsafeMutablePointer<Float>, fchGelu: UnsafeMutablePointer<Float>, N: Int, C: Int, eps: Float) {
     layernormForward(ln2, mean, rstd, x, w.ln2w, w.ln2b, N: N, C: C, eps: eps)
-    matmulForward(fch, ln2, w.fcw, w.fcb, N: N, IC: C, OC: 4 * C)
-    geluForward(fchGelu, fch, count: N * 4 * C)
+    // fch = ln2 · W_fc; then each thread adds the bias to its columns and applies GELU while they are in its cache.
+    let kernels = ElementwiseKernels.best, C4 = 4 * C
+    gemm(M: N, N: C4, K: C, ln2, lda: C, w.fcw, ldb: C4, fch, ldc: C4, epilogue: { cols in
+        for n in 0..<N {
+            let offset = n * C4 + cols.lowerBound
+            kernels.biasGelu(fchGelu + offset, fch + offset, w.fcb + cols.lowerBound, cols.count)
+        }
+    })
     matmulResidualForward(output, x, fchGelu, w.fcprojw, w.fcprojb, N: N, IC: 4 * C, C: C)
 }
 

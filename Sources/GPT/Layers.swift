@@ -61,38 +61,24 @@ func encoderBackward(_ dwte: UnsafeMutablePointer<Float>?, _ dwpe: UnsafeMutable
 func layernormForward(_ out: UnsafeMutablePointer<Float>, _ mean: UnsafeMutablePointer<Float>, _ rstd: UnsafeMutablePointer<Float>,
                       _ inp: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
                       N: Int, C: Int, eps: Float) {
-    parallelChunks(N, minPerThread: 64) { rows in
-        for n in rows {
-            let x = inp + n * C, o = out + n * C
-            let m = vsum(x, C) / Float(C)
-            let s = 1 / (vsumSquaredDeviations(x, C, from: m) / Float(C) + eps).squareRoot()
-            for c in 0..<C { o[c] = (x[c] - m) * s * weight[c] + bias[c] }
-            mean[n] = m
-            rstd[n] = s
-        }
-    }
+    let kernels = ElementwiseKernels.best
+    parallelChunks(N, minPerThread: 64) { rows in kernels.layernormRows(out, mean, rstd, inp, weight, bias, rows, C, eps) }
 }
 
 /// dinp[N,C] += ..., dweight[C] += ..., dbias[C] += ... (dweight/dbias nil when frozen)
 func layernormBackward(_ dinp: UnsafeMutablePointer<Float>, _ dweight: UnsafeMutablePointer<Float>?, _ dbias: UnsafeMutablePointer<Float>?,
                        _ dout: UnsafePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
                        _ mean: UnsafePointer<Float>, _ rstd: UnsafePointer<Float>, N: Int, C: Int) {
+    let kernels = ElementwiseKernels.best
     let lock = NSLock()
     parallelChunks(N, minPerThread: 32) { rows in
+        // Each thread sums its rows' parameter gradients apart, then adds them in under the lock.
         var dw = [Float](repeating: 0, count: dweight == nil ? 0 : C)
         var db = [Float](repeating: 0, count: dbias == nil ? 0 : C)
-        for n in rows {
-            let x = inp + n * C, d = dout + n * C, di = dinp + n * C
-            let m = mean[n], s = rstd[n]
-            // Σ dnorm / C and Σ dnorm·norm / C, with dnorm = weight·d and norm = (x − m)·s
-            let (sumDnorm, sumDnormCentered) = layernormGradientSums(weight, d, x, C, mean: m)
-            let dnormMean = sumDnorm / Float(C), dnormNormMean = sumDnormCentered * s / Float(C)
-            for c in 0..<C {
-                let norm = (x[c] - m) * s, dnorm = weight[c] * d[c]
-                di[c] += (dnorm - dnormMean - norm * dnormNormMean) * s
+        dw.withUnsafeMutableBufferPointer { dw in
+            db.withUnsafeMutableBufferPointer { db in
+                kernels.layernormBackwardRows(dinp, dw.baseAddress, db.baseAddress, dout, inp, weight, mean, rstd, rows, C)
             }
-            if !dw.isEmpty { for c in 0..<C { dw[c] += (x[c] - m) * s * d[c] } }
-            if !db.isEmpty { for c in 0..<C { db[c] += d[c] } }
         }
         lock.lock(); defer { lock.unlock() }
         if let dweight { for c in 0..<C { dweight[c] += dw[c] } }
@@ -105,8 +91,10 @@ func layernormBackward(_ dinp: UnsafeMutablePointer<Float>, _ dweight: UnsafeMut
 /// out[N,OC] = inp[N,IC] · weight[IC,OC] + bias[OC]
 func matmulForward(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
                    _ bias: UnsafePointer<Float>?, N: Int, IC: Int, OC: Int) {
-    if let bias { for n in 0..<N { (out + n * OC).update(from: bias, count: OC) } }
-    gemm(M: N, N: OC, K: IC, inp, lda: IC, weight, ldb: OC, beta: bias == nil ? 0 : 1, out, ldc: OC)
+    guard let bias else { return gemm(M: N, N: OC, K: IC, inp, lda: IC, weight, ldb: OC, out, ldc: OC) }
+    gemm(M: N, N: OC, K: IC, inp, lda: IC, weight, ldb: OC, beta: 1, out, ldc: OC) { cols in
+        for n in 0..<N { (out + n * OC + cols.lowerBound).update(from: bias + cols.lowerBound, count: cols.count) }
+    }
 }
 
 /// dinp[N,IC] += dout · weightᵀ; dweight[IC,OC] += inpᵀ · dout; dbias[OC] += Σ_n dout (each nil when not needed)
@@ -154,13 +142,15 @@ private func forEachHead(_ batch: PackedBatch, NH: Int, _ body: (HeadItem, Int) 
 let attentionRowBlock = 64
 
 /// qkv[N,3C] holds q|k|v per token (head h at columns h·hs ..< (h+1)·hs of each third).
-/// att[NH·Σ T_b²] keeps each pair's softmax probabilities (masked entries 0) for backward; with
+/// att[NH·Σ T_b²] keeps each pair's softmax probabilities for backward (row i of a row block: columns 0...i,
+/// then zeros up to the block's last row; columns past it are never read, so left unset); with
 /// `scratchPerThread` (inference) each kernel thread scores its pairs in att[thread·scratchPerThread…] instead.
 /// out[N,C] = softmax(q·kᵀ/√hs + causal mask) · v, heads side by side.
 func attentionForward(_ out: UnsafeMutablePointer<Float>, _ att: UnsafeMutablePointer<Float>, _ qkv: UnsafePointer<Float>,
                       _ batch: PackedBatch, NH: Int, C: Int, scratchPerThread: Int? = nil) {
     let hs = C / NH, C3 = 3 * C
     let scale = 1 / Float(hs).squareRoot()
+    let kernels = ElementwiseKernels.best
     forEachHead(batch, NH: NH) { item, thread in
         let T = item.T, a = att + (scratchPerThread.map { thread * $0 } ?? item.att)
         let q = qkv + item.start * C3 + item.head * hs, k = q + C, v = q + 2 * C
@@ -169,12 +159,8 @@ func attentionForward(_ out: UnsafeMutablePointer<Float>, _ att: UnsafeMutablePo
             // scores[r0..<r1, 0..<r1] = scale · q[r0..<r1,hs] · k[0..<r1,hs]ᵀ
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(r1), Int32(hs),
                         scale, q + r0 * C3, Int32(C3), k, Int32(C3), 0, a + r0 * T, Int32(T))
-            // Row i keeps columns 0...i: softmax over them, zeros after.
-            for i in r0..<r1 {
-                let row = a + i * T
-                softmaxInPlace(row, i + 1)
-                (row + i + 1).update(repeating: 0, count: T - i - 1)
-            }
+            // Row i keeps columns 0...i: softmax over them, zeros after up to the block's last key.
+            kernels.causalSoftmaxRows(a, T, r0..<r1, r1)
             // out[r0..<r1, hs] = att[r0..<r1, 0..<r1] · v[0..<r1, hs]
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(hs), Int32(r1),
                         1, a + r0 * T, Int32(T), v, Int32(C3), 0, out + (item.start + r0) * C + item.head * hs, Int32(C))
@@ -192,6 +178,7 @@ func attentionBackward(_ dqkv: UnsafeMutablePointer<Float>, _ scratch: UnsafeMut
     let hs = C / NH, C3 = 3 * C
     let scale = 1 / Float(hs).squareRoot()
     let maxT = batch.lengths.max() ?? 0
+    let kernels = ElementwiseKernels.best
     forEachHead(batch, NH: NH) { item, thread in
         let T = item.T, a = att + item.att, g = scratch + thread * maxT * maxT
         let q = qkv + item.start * C3 + item.head * hs, k = q + C, v = q + 2 * C
@@ -208,12 +195,7 @@ func attentionBackward(_ dqkv: UnsafeMutablePointer<Float>, _ scratch: UnsafeMut
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(r1), Int32(hs), Int32(rows),
                         1, ab, Int32(T), db, Int32(C), beta, dv, Int32(C3))
             // softmax backward: dscores = att ⊙ (datt − Σ_j att·datt), per row over its columns 0...i
-            for i in r0..<r1 {
-                let p = a + i * T, r = g + i * T
-                let dot = vdot(p, r, i + 1)
-                for j in 0...i { r[j] = p[j] * (r[j] - dot) }
-                (r + i + 1).update(repeating: 0, count: r1 - i - 1)
-            }
+            kernels.causalSoftmaxBackwardRows(g, a, T, r0..<r1, r1)
             // dq[r0..<r1] = scale · dscores · k[0..<r1] ;  dk[0..<r1] += scale · dscoresᵀ · q[r0..<r1]
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(hs), Int32(r1),
                         scale, gb, Int32(T), k, Int32(C3), 0, dq + r0 * C3, Int32(C3))
@@ -225,28 +207,17 @@ func attentionBackward(_ dqkv: UnsafeMutablePointer<Float>, _ scratch: UnsafeMut
 
 // MARK: - GELU (tanh approximation, GPT-2's gelu_new)
 
-private let geluScale: Float = 0.797_884_560_802_865_4  // √(2/π)
-
-/// out[n] = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+/// out[n] = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))   (out may be inp)
 func geluForward(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, count: Int) {
-    parallelChunks(count, minPerThread: 1 << 14) { r in
-        for i in r {
-            let x = inp[i]
-            out[i] = 0.5 * x * (1 + fastTanh(geluScale * (x + 0.044715 * x * x * x)))
-        }
-    }
+    let kernels = ElementwiseKernels.best
+    parallelChunks(count, minPerThread: 1 << 14) { r in kernels.gelu(out + r.lowerBound, inp + r.lowerBound, r.count) }
 }
 
 /// dinp[n] += gelu'(x)·dout[n]
 func geluBackward(_ dinp: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ dout: UnsafePointer<Float>, count: Int) {
+    let kernels = ElementwiseKernels.best
     parallelChunks(count, minPerThread: 1 << 14) { r in
-        for i in r {
-            let x = inp[i]
-            let th = fastTanh(geluScale * (x + 0.044715 * x * x * x))
-            let sech2 = 1 - th * th
-            let local = 0.5 * (1 + th) + x * 0.5 * sech2 * geluScale * (1 + 3 * 0.044715 * x * x)
-            dinp[i] += local * dout[i]
-        }
+        kernels.geluBackward(dinp + r.lowerBound, inp + r.lowerBound, dout + r.lowerBound, r.count)
     }
 }
 

@@ -1,5 +1,6 @@
 import COpenBLAS
 import Foundation
+import VectorKernels
 
 // The last block of a classifier, computed only where it matters. The head reads one position per sequence
 // (its last), so in the final block only those B rows need a query, an attention output, a projection and

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import GPT
+import VectorKernels
 
 @Suite struct ForwardTests {
     let sequences: [[Int32]] = [[5, 17, 3, 66, 0], [42], (0..<16).map { Int32($0 * 4 % 67) }, [1, 2, 3, 4, 5, 6, 7, 8, 9]]
@@ -55,7 +56,7 @@ import Testing
         var x: Float = -80
         while x < 80 {
             worstExp = max(worstExp, abs(fastExp(x) - Foundation.exp(x)) / Foundation.exp(x))
-            worstTanh = max(worstTanh, abs(fastTanh(x / 8) - Foundation.tanh(x / 8)))
+            worstTanh = max(worstTanh, abs(fastTanh(SIMD16(repeating: x / 8))[0] - Foundation.tanh(x / 8)))
             x += 0.0137
         }
         #expect(worstExp < 5e-7)
@@ -109,13 +110,14 @@ import Testing
         #expect(Kernels.threads == Kernels.allThreads)
     }
 
-    /// Wide enough that matrix products split across cores outside the scope; the results must not change.
+    /// Wide enough that matrix products split across cores outside the scope; the results must not change
+    /// beyond rounding (OpenBLAS's kernels may sum a column block's edge in another order than the whole).
     @Test func resultsAreTheSameOnOneThread() throws {
         let config = GPTConfig(vocabSize: 67, maxPositions: 64, channels: 128, layers: 1, heads: 4)
         let runner = GPTRunner(model: GPTModel(config: config, seed: 8, randomizeAll: true))
         let sequences: [[Int32]] = [(0..<64).map { Int32($0 % 67) }, (0..<40).map { Int32(($0 * 7) % 67) }]
         let everyCore = try runner.languageModelLoss(sequences).map(\.loss)
         let oneThread = try BLASSetup.withKernelsOnCallingThread { try runner.languageModelLoss(sequences).map(\.loss) }
-        #expect(everyCore == oneThread)
+        #expect(zip(everyCore, oneThread).allSatisfy { abs($0 - $1) < 1e-6 * abs($0) }, "\(everyCore) vs \(oneThread)")
     }
 }

@@ -173,7 +173,7 @@ let tiny = GPTConfig(vocabSize: 64, maxPositions: 16, channels: 32, layers: 2, h
         let continued = try second.train(markerCorpus(count: 30, seed: 4), validation: validation, test: test)
         let start = try #require(continued.initialValidation)
         #expect((start.tp, start.fp, start.tn, start.fn) == (trained.validation.tp, trained.validation.fp, trained.validation.tn, trained.validation.fn))
-        #expect(abs(start.loss! - trained.validation.loss!) < 1e-9)
+        #expect(abs(start.loss! - trained.validation.loss!) < 1e-6, "the same classifier on the same data, up to rounding")
         #expect(continued.initialTest?.count == test.count)
     }
 
