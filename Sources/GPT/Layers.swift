@@ -130,8 +130,7 @@ private func forEachHead(_ batch: PackedBatch, NH: Int, _ body: (HeadItem, Int) 
     let work = items
     let threads = min(Kernels.threads, items.count)
     if threads == 1 { for item in work { body(item, 0) }; return }
-    nonisolated(unsafe) let body = body
-    DispatchQueue.concurrentPerform(iterations: threads) { t in
+    Kernels.fanOut(threads) { t in
         for i in stride(from: t, to: work.count, by: threads) { body(work[i], t) }
     }
 }

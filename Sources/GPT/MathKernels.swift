@@ -8,16 +8,16 @@ import Dispatch
     if threads <= 1 { body(0..<count); return }
     let per = (count + threads - 1) / threads
     // The chunks touch disjoint ranges of the caller's buffers; the closure only lives for this call.
-    nonisolated(unsafe) let body = body
-    DispatchQueue.concurrentPerform(iterations: threads) { t in
+    Kernels.fanOut(threads) { t in
         let lo = t * per, hi = min(count, lo + per)
         if lo < hi { body(lo..<hi) }
     }
 }
 
-/// The engine's threading: every kernel, GEMMs included, is split across `threads` Dispatch workers, and
-/// OpenBLAS runs each call on the calling thread. OpenBLAS's own pool busy-waits for a while after every
-/// call, which on a 2-core machine steals a core from the elementwise passes between GEMMs.
+/// The engine's threading: every kernel, GEMMs included, is split across `threads` threads (the caller and
+/// the `team`'s workers), and OpenBLAS runs each call on the thread it is made on. OpenBLAS's own pool
+/// busy-waits for a while after every call, which on a 2-core machine steals a core from the elementwise
+/// passes between GEMMs; the team does the same for all of them.
 enum Kernels {
     static let allThreads: Int = {
         openblas_set_num_threads(1)
@@ -28,8 +28,19 @@ enum Kernels {
     /// `BLASSetup.withKernelsOnCallingThread`, every core otherwise.
     static var threads: Int { callingThreadOnly.isSet ? 1 : allThreads }
 
-    /// Set on a thread whose kernels must not fan out to Dispatch workers.
+    /// Set on a thread whose kernels must not fan out to other threads.
     static let callingThreadOnly = ThreadFlag()
+
+    /// The workers kernels fan out to.
+    static let team = KernelTeam(workers: allThreads - 1)
+
+    /// Runs body(0..<threads) on the team (on Dispatch's workers while another thread's kernel holds it).
+    static func fanOut(_ threads: Int, _ body: (Int) -> Void) {
+        if threads <= 1 { for t in 0..<threads { body(t) }; return }
+        if team.run(threads, body) { return }
+        nonisolated(unsafe) let body = body  // the iterations touch disjoint ranges; the closure lives for this call
+        DispatchQueue.concurrentPerform(iterations: threads) { body($0) }
+    }
 
     /// Called before every matrix product on a thread that set it: a background trainer blocks there while
     /// more urgent work runs, so that it yields within a kernel's time rather than at the end of its step.
@@ -111,8 +122,7 @@ func gemm(transA: Bool = false, transB: Bool = false, M: Int, N: Int, K: Int, al
         return
     }
     let per = ((N + threads - 1) / threads + 15) / 16 * 16
-    nonisolated(unsafe) let (A, B, C, prologue, epilogue) = (A, B, C, prologue, epilogue)
-    DispatchQueue.concurrentPerform(iterations: threads) { t in
+    Kernels.fanOut(threads) { t in
         let lo = t * per, n = min(N, lo + per) - lo
         guard n > 0 else { return }
         prologue?(lo..<(lo + n))

@@ -75,12 +75,17 @@ struct EngineBench: ParsableCommand {
             BLASSetup.useEngineThreads()
             sink += try body()  // warm-up
             let start = Date()
+            // Rounds of half a second of forward passes, then three sgemm calls.
             repeat {
                 BLASSetup.useEngineThreads()
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                sink += try body()
-                seconds.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-                peaks.append(sgemm())
+                let round = Date()
+                repeat {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    sink += try body()
+                    seconds.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                } while Date().timeIntervalSince(round) < 0.5
+                for _ in 0..<3 { peaks.append(sgemm()) }
+                usleep(150_000)
             } while Date().timeIntervalSince(start) < self.seconds || seconds.count < 5
         }
         BLASSetup.useEngineThreads()
@@ -119,13 +124,14 @@ struct SgemmShape {
             var samples: [Double] = []
             let start = Date()
             repeat { samples.append(sgemm()) } while Date().timeIntervalSince(start) < seconds || samples.count < 3
+            usleep(150_000)
             return samples.sorted()[samples.count / 2]
         }
     }
 
     /// Calls `body` with a function that runs this shape once on OpenBLAS's own threads and returns its GFLOP/s
-    /// (after one warm-up call). OpenBLAS's pool busy-waits for a while after a call, so that function waits it
-    /// out before returning, leaving the cores to whatever runs next. The buffers are handed back to the
+    /// (after one warm-up call). OpenBLAS's pool busy-waits for a while after a call, so `body` should wait that
+    /// out (`usleep(150_000)`) before timing anything else on the cores. The buffers are handed back to the
     /// system afterwards, so that resident memory counts the engine only.
     func withBuffers<R>(_ body: (() -> Double) throws -> R) rethrows -> R {
         let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
@@ -135,9 +141,7 @@ struct SgemmShape {
             BLASSetup.useOpenBLASThreads()
             let t0 = DispatchTime.now().uptimeNanoseconds
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, &c, Int32(n))
-            let t = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            usleep(150_000)
-            return 2 * Double(m * n * k) / t / 1e9
+            return 2 * Double(m * n * k) / Double(DispatchTime.now().uptimeNanoseconds - t0)  // FLOP/ns = GFLOP/s
         }
         _ = run()
         return try body(run)
