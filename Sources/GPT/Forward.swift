@@ -91,18 +91,16 @@ func mlpForward(_ output: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>
 
 /// A reusable buffer that grows to the largest size asked of it and is never shrunk or freed per call.
 final class GrowableBuffer {
-    private(set) var pointer: UnsafeMutablePointer<Float>
-    private(set) var capacity: Int
-    init() { capacity = 0; pointer = .allocate(capacity: 1) }
-    deinit { pointer.deallocate() }
+    private var buffer: UnsafeMutableBufferPointer<Float>
+    init() { buffer = LargeAllocation.floats(1) }
+    deinit { LargeAllocation.free(buffer) }
     /// At least `count` floats (contents undefined after growing).
     func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
-        if count > capacity {
-            pointer.deallocate()
-            capacity = max(count, capacity + capacity / 2)
-            pointer = .allocate(capacity: capacity)
+        if count > buffer.count {
+            LargeAllocation.free(buffer)
+            buffer = LargeAllocation.floats(max(count, buffer.count + buffer.count / 2))
         }
-        return pointer
+        return buffer.baseAddress!
     }
 }
 

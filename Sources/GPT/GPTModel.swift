@@ -12,12 +12,11 @@ public final class GPTModel: @unchecked Sendable {
     public init(config: GPTConfig) {
         self.config = config
         layout = ParameterLayout(config)
-        parameters = .allocate(capacity: layout.totalCount)
-        parameters.initialize(repeating: 0)
+        parameters = LargeAllocation.floats(layout.totalCount)  // zero-filled
         tensors = ModelTensors(parameters.baseAddress!, layout: layout)
     }
 
-    deinit { parameters.deallocate() }
+    deinit { LargeAllocation.free(parameters) }
 
     /// GPT-2's initialisation: weights N(0, 0.02), LayerNorm gains 1, biases 0. With `randomizeAll`
     /// every tensor (biases and gains too) is random, which tests use so no term can hide.
