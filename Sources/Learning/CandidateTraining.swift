@@ -66,6 +66,8 @@ public struct CandidateTraining: Sendable {
         public var parentVersion: String
         public var before: QualityGate.Evaluation
         public var after: QualityGate.Evaluation
+        /// How the candidate's verdicts on the held-out messages differ from the serving classifier's.
+        public var heldOutChanges: HeldOutChanges
         public var examples: Int
         public var feedbackExamples: Int
         public var replayedExamples: Int
@@ -78,11 +80,13 @@ public struct CandidateTraining: Sendable {
     public enum Failure: Error, CustomStringConvertible {
         case nothingToTrainOn
         case noNewFeedback
+        case noHeldOutComparison
 
         public var description: String {
             switch self {
             case .nothingToTrainOn: "nothing to train on (every feedback file is gone or held out, and no training data to replay)"
             case .noNewFeedback: "no new feedback (every learned file is gone)"
+            case .noHeldOutComparison: "the trainer did not measure the serving classifier on the held-out messages"
             }
         }
     }
@@ -181,6 +185,8 @@ public struct CandidateTraining: Sendable {
         let empty = Metrics(probabilities: [], labels: [])
         let before = QualityGate.Evaluation(heldOut: outcome.initialValidation ?? empty, feedback: outcome.initialTest ?? empty)
         let after = QualityGate.Evaluation(heldOut: outcome.validation, feedback: outcome.test ?? empty)
+        guard let changes = HeldOutChanges(labels: heldOutSet.labels, before: outcome.initialValidationProbabilities ?? [],
+                                           after: outcome.validationProbabilities) else { throw Failure.noHeldOutComparison }
 
         var manifest = parent
         manifest.created = Date()
@@ -195,7 +201,7 @@ public struct CandidateTraining: Sendable {
 
         var consumed: [FeedbackLabel: [String]] = [.spam: [], .ham: []]
         for (item, _) in fresh { consumed[item.label, default: []].append(item.hash) }
-        return Result(candidate: written, parentVersion: parent.version, before: before, after: after,
+        return Result(candidate: written, parentVersion: parent.version, before: before, after: after, heldOutChanges: changes,
                       examples: trainSet.count, feedbackExamples: trainFeedback.count, replayedExamples: replay.examples.count,
                       heldOutFeedback: heldOut.count, steps: outcome.steps, consumed: consumed)
     }

@@ -92,7 +92,8 @@ public final class LearningLoop: Service, Sendable {
             retention = .seconds(feedback.retentionDays * 86400)
             holdoutPercent = feedback.holdoutPercent
             replayRatio = feedback.replayRatio
-            gate = QualityGate(maxAccuracyDrop: feedback.maxAccuracyDrop, maxFalsePositiveRise: feedback.maxFalsePositiveRise)
+            gate = QualityGate(maxAccuracyDrop: feedback.maxAccuracyDrop, maxFalsePositiveRise: feedback.maxFalsePositiveRise,
+                               confidence: feedback.gateConfidence)
             location = configuration.model.location
             featureCache = paths.featureCache
         }
@@ -294,7 +295,7 @@ public final class LearningLoop: Service, Sendable {
 
     /// Gate, then promote or keep aside; the ledger records the run either way.
     private func conclude(runID: Int, started: Date, seconds: Double, result: CandidateTraining.Result, staged: String, parentBundle: String) async throws {
-        var verdict = settings.gate.judge(current: result.before, candidate: result.after)
+        var verdict = settings.gate.judge(current: result.before, candidate: result.after, changes: result.heldOutChanges)
         let version = result.candidate.version
         let (store, settings, ledger) = (store, settings, ledger)
         if verdict.promotes, (store.currentVersion ?? parentVersion(settings.location.classifier)) != result.parentVersion {
@@ -304,7 +305,7 @@ public final class LearningLoop: Service, Sendable {
             id: runID, started: started, seconds: seconds, parent: result.parentVersion, candidate: version,
             outcome: verdict.promotes ? .promoted : .refused, reason: verdict.reason, examples: result.examples,
             feedbackExamples: result.feedbackExamples, replayedExamples: result.replayedExamples, heldOutFeedback: result.heldOutFeedback,
-            before: result.before, after: result.after,
+            before: result.before, after: result.after, heldOutChanges: result.heldOutChanges,
             consumedSpam: result.consumed[.spam] ?? [], consumedHam: result.consumed[.ham] ?? [])
         guard verdict.promotes else {
             try await thread.run { try store.keepCandidate(staged: staged, version: version, keep: settings.keepCandidates) }

@@ -61,6 +61,8 @@ public struct TrainingRunRecord: Sendable, Codable, Equatable {
     public var heldOutFeedback: Int
     public var before: QualityGate.Evaluation?
     public var after: QualityGate.Evaluation?
+    /// How the candidate's held-out verdicts differed from the serving classifier's (absent in older ledgers).
+    public var heldOutChanges: HeldOutChanges?
     /// The labels the run learned from (content hashes). A promoted or refused run uses them up: they are not
     /// new any more, unless a later drop relabels them. A failed run uses nothing up.
     public var consumedSpam: [String]
@@ -68,7 +70,8 @@ public struct TrainingRunRecord: Sendable, Codable, Equatable {
 
     public init(id: Int, started: Date, seconds: Double, parent: String, candidate: String?, outcome: Outcome, reason: String,
                 examples: Int, feedbackExamples: Int, replayedExamples: Int, heldOutFeedback: Int,
-                before: QualityGate.Evaluation?, after: QualityGate.Evaluation?, consumedSpam: [String], consumedHam: [String]) {
+                before: QualityGate.Evaluation?, after: QualityGate.Evaluation?, heldOutChanges: HeldOutChanges? = nil,
+                consumedSpam: [String], consumedHam: [String]) {
         self.id = id
         self.started = started
         self.seconds = seconds
@@ -82,6 +85,7 @@ public struct TrainingRunRecord: Sendable, Codable, Equatable {
         self.heldOutFeedback = heldOutFeedback
         self.before = before
         self.after = after
+        self.heldOutChanges = heldOutChanges
         self.consumedSpam = consumedSpam
         self.consumedHam = consumedHam
     }

@@ -67,10 +67,15 @@ public struct Configuration: Sendable, Equatable {
         public var retentionDays = 30
         /// Feedback files larger than this are rejected.
         public var maxMessageBytes = 10 << 20
-        /// A candidate is refused when its accuracy on held-out data falls by more than this (a fraction).
+        /// A candidate is refused when its accuracy on held-out data falls by more than this (a fraction of the
+        /// held-out messages) plus what chance explains at `gateConfidence`.
         public var maxAccuracyDrop = 0.005
-        /// A candidate is refused when its false-positive rate on held-out data rises by more than this.
+        /// A candidate is refused when its false-positive rate on held-out data rises by more than this (a fraction
+        /// of the held-out ham) plus what chance explains at `gateConfidence`.
         public var maxFalsePositiveRise = 0.002
+        /// How sure the quality gate must be (one-sided, paired) that a candidate is worse beyond a tolerance before
+        /// it refuses it; 0.5 leaves no margin for chance.
+        public var gateConfidence = 0.95
         /// Percent of each run's new feedback held out of training to judge the candidate on.
         public var holdoutPercent = 20
         /// Examples of the original training data replayed per feedback example, so the model does not forget.
@@ -218,6 +223,7 @@ public struct Configuration: Sendable, Equatable {
         self.feedback.maxMessageBytes = try feedback.int("max_message_bytes", default: self.feedback.maxMessageBytes, in: 1...(1 << 30))
         self.feedback.maxAccuracyDrop = try feedback.number("max_accuracy_drop", default: self.feedback.maxAccuracyDrop, atLeast: 0)
         self.feedback.maxFalsePositiveRise = try feedback.number("max_fpr_rise", default: self.feedback.maxFalsePositiveRise, atLeast: 0)
+        self.feedback.gateConfidence = try feedback.number("gate_confidence", default: self.feedback.gateConfidence, in: 0.5...0.9999)
         self.feedback.holdoutPercent = try feedback.int("holdout_percent", default: self.feedback.holdoutPercent, in: 0...90)
         self.feedback.replayRatio = try feedback.number("replay_ratio", default: self.feedback.replayRatio, atLeast: 0)
         try feedback.rejectUnknownKeys()

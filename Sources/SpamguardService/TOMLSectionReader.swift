@@ -66,6 +66,12 @@ struct TOMLSectionReader {
         return number
     }
 
+    mutating func number(_ key: String, default fallback: Double, in range: ClosedRange<Double>) throws(ConfigurationError) -> Double {
+        let number = try number(key, default: fallback, atLeast: range.lowerBound)
+        guard number <= range.upperBound else { throw error(key, "must be a number from \(range.lowerBound) to \(range.upperBound), found \(number)") }
+        return number
+    }
+
     mutating func strings(_ key: String, default fallback: [String]) throws(ConfigurationError) -> [String] {
         guard let value = value(key) else { return fallback }
         guard let array = value.array else { throw error(key, "expected an array of strings, found \(value.type)") }

@@ -42,6 +42,10 @@ public struct TrainingOutcome: Sendable {
     /// the trainer starts from an existing classifier's head (the learning loop judges a candidate against them).
     public var initialValidation: Metrics?
     public var initialTest: Metrics?
+    /// The spam probability of every validation example, in order: after training, and (when `initialValidation`
+    /// is set) before the first step — so that two classifiers can be compared message by message.
+    public var validationProbabilities: [Float]
+    public var initialValidationProbabilities: [Float]?
 }
 
 /// Finetunes a GPT-2 classifier: the chapter-6 loop (AdamW, periodic evaluation, best checkpoint) over
@@ -130,13 +134,14 @@ public final class Trainer {
         }
         optimizer.addGroup(values: network.head, gradients: network.headGradients)
 
-        func metrics(_ idx: [Int]) throws -> Metrics {
+        func scored(_ idx: [Int]) throws -> (metrics: Metrics, probabilities: [Float]) {
             let (p, loss) = try predict(idx, labels: labels)
-            return Metrics(probabilities: p, labels: idx.map { labels[$0] }, loss: loss)
+            return (Metrics(probabilities: p, labels: idx.map { labels[$0] }, loss: loss), p)
         }
-        var initial: (validation: Metrics, test: Metrics?)?
+        func metrics(_ idx: [Int]) throws -> Metrics { try scored(idx).metrics }
+        var initial: (validation: (metrics: Metrics, probabilities: [Float]), test: Metrics?)?
         if startsFromClassifier {
-            initial = (try metrics(valIdx), testIdx.isEmpty ? nil : try metrics(testIdx))
+            initial = (try scored(valIdx), testIdx.isEmpty ? nil : try metrics(testIdx))
         }
 
         let stepsPerEpoch = (train.count + settings.batchSize - 1) / settings.batchSize
@@ -175,13 +180,16 @@ public final class Trainer {
         }
         let seconds = Date().timeIntervalSince(start)
         if settings.keepBest, let best { restore(best.snapshot) }
-        return TrainingOutcome(train: try metrics(trainIdx), validation: try metrics(valIdx),
+        let trainMetrics = try metrics(trainIdx), validation = try scored(valIdx)
+        return TrainingOutcome(train: trainMetrics, validation: validation.metrics,
                                test: testIdx.isEmpty ? nil : try metrics(testIdx),
                                steps: step, seconds: seconds, examplesPerSecond: Double(examples) / seconds,
                                bestValidationLoss: settings.keepBest ? best?.loss : nil,
                                featureCacheHits: store?.hits ?? 0, featuresComputed: store?.computed ?? 0,
                                featureSeconds: featureSeconds, maxTokens: maxTokens,
-                               initialValidation: initial?.validation, initialTest: initial?.test)
+                               initialValidation: initial?.validation.metrics, initialTest: initial?.test,
+                               validationProbabilities: validation.probabilities,
+                               initialValidationProbabilities: initial?.validation.probabilities)
     }
 
     private func learningRate(step: Int, total: Int) -> Float {

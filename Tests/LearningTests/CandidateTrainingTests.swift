@@ -48,7 +48,10 @@ struct CandidateTrainingTests {
         #expect(result.candidate.training.parentVersion == parent.version)
         #expect(result.candidate.training.sources == parent.training.sources, "later runs replay the original data")
 
-        let verdict = QualityGate(maxAccuracyDrop: 0, maxFalsePositiveRise: 0).judge(current: result.before, candidate: result.after)
+        let changes = result.heldOutChanges
+        #expect(changes.messages == result.before.heldOut.count && changes.ham == result.before.heldOut.fp + result.before.heldOut.tn)
+        #expect(changes.newFalsePositives - changes.fixedFalsePositives == result.after.heldOut.fp - result.before.heldOut.fp)
+        let verdict = QualityGate(maxAccuracyDrop: 0, maxFalsePositiveRise: 0).judge(current: result.before, candidate: result.after, changes: changes)
         #expect(verdict.promotes, "\(verdict.reason)")
         let after = try world.scores(campaign, bundle: root + "/out")
         #expect(after.filter { $0 >= 0.5 }.count >= 28, "the candidate knows the campaign: \(after)")
@@ -68,7 +71,8 @@ struct CandidateTrainingTests {
         let items = try feedback(ham, label: .spam, in: root + "/learned") + feedback(spam, label: .ham, in: root + "/learned")
         try FileManager.default.createDirectory(atPath: root + "/out", withIntermediateDirectories: true)
         let result = try CandidateTraining(plan: plan(world, items, output: root + "/out"), pace: TrainingPace(activity: nil), logger: quiet).run()
-        let verdict = QualityGate(maxAccuracyDrop: 0.02, maxFalsePositiveRise: 0.02).judge(current: result.before, candidate: result.after)
+        let verdict = QualityGate(maxAccuracyDrop: 0.02, maxFalsePositiveRise: 0.02)
+            .judge(current: result.before, candidate: result.after, changes: result.heldOutChanges)
         // Replay outvotes the flipped labels: the candidate gets no better at them, or worse on held-out data.
         #expect(!verdict.promotes, "\(verdict.reason)")
         #expect(result.after.feedback.fp + result.after.feedback.fn > result.after.feedback.count / 2, "it did not learn the lies")

@@ -28,11 +28,13 @@ struct LedgerTests {
         let metrics = Metrics(probabilities: [0.9, 0.2], labels: [1, 0], loss: 0.1)
         var record = run(1, .refused, spam: ["h1"], candidate: "v2")
         record.before = QualityGate.Evaluation(heldOut: metrics, feedback: metrics)
+        record.heldOutChanges = HeldOutChanges(messages: 2, ham: 1, newErrors: 1, fixedErrors: 0, newFalsePositives: 1, fixedFalsePositives: 0)
         try ledger.recordRun(record)
         try ledger.recordServing(ServingRecord(version: "v1", previous: nil, reason: "serving at start", time: Date(timeIntervalSince1970: 1_700_000_000)))
         let replayed = try Ledger(path: path, logger: quiet).state
         #expect(replayed == ledger.state)
         #expect(replayed.lastRun?.before?.heldOut.tp == 1)
+        #expect(replayed.lastRun?.heldOutChanges?.newFalsePositives == 1)
         #expect(replayed.refusals == ["v2": "because"])
         #expect(replayed.lastServing?.version == "v1")
         #expect(replayed.claims == ["c1": .learned(hash: "h1"), "c2": .rejected])

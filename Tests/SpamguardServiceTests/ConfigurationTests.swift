@@ -149,7 +149,7 @@ struct ConfigurationTests {
             return String(line.dropFirst())
         }.joined(separator: "\n")
         #expect(try Configuration(toml: uncommented, file: path) == Configuration())
-        #expect(keys == 32)
+        #expect(keys == 33)
     }
 }
 

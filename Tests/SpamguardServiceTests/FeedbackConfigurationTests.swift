@@ -28,6 +28,7 @@ struct FeedbackConfigurationTests {
             max_message_bytes = 1000
             max_accuracy_drop = 0
             max_fpr_rise = 0.01
+            gate_confidence = 0.9
             holdout_percent = 25
             replay_ratio = 1
             """).feedback
@@ -40,6 +41,7 @@ struct FeedbackConfigurationTests {
         #expect(feedback.maxMessageBytes == 1000)
         #expect(feedback.maxAccuracyDrop == 0)
         #expect(feedback.maxFalsePositiveRise == 0.01)
+        #expect(feedback.gateConfidence == 0.9)
         #expect(feedback.holdoutPercent == 25)
         #expect(feedback.replayRatio == 1)
     }
@@ -51,6 +53,8 @@ struct FeedbackConfigurationTests {
             ("[feedback]\nidle_seconds = -1", "feedback.idle_seconds"),
             ("[feedback]\ndir = \"relative/path\"", "feedback.dir"),
             ("[feedback]\nholdout_percent = 95", "feedback.holdout_percent"),
+            ("[feedback]\ngate_confidence = 1", "feedback.gate_confidence"),
+            ("[feedback]\ngate_confidence = 0.4", "feedback.gate_confidence"),
             ("[feedback]\nidle = 5", "feedback.idle"),
         ] {
             #expect(throws: ConfigurationError.self) { try parse(toml) }

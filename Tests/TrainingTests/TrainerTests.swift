@@ -167,6 +167,8 @@ let tiny = GPTConfig(vocabSize: 64, maxPositions: 16, channels: 32, layers: 2, h
         let first = Trainer(model: GPTModel(config: tiny, seed: 5), settings: settings(), baseHash: "t", padToken: 63)
         let trained = try first.train(markerCorpus(count: 90, seed: 1), validation: validation, test: test)
         #expect(trained.initialValidation == nil, "a fresh head has no starting point worth measuring")
+        #expect(trained.initialValidationProbabilities == nil)
+        #expect(trained.validationProbabilities.count == validation.count)
 
         // Continue from the trained classifier: its starting metrics are the first run's final ones.
         let second = Trainer(model: first.network.model, settings: settings(), baseHash: "t", padToken: 63, head: first.network.headValues)
@@ -175,6 +177,11 @@ let tiny = GPTConfig(vocabSize: 64, maxPositions: 16, channels: 32, layers: 2, h
         #expect((start.tp, start.fp, start.tn, start.fn) == (trained.validation.tp, trained.validation.fp, trained.validation.tn, trained.validation.fn))
         #expect(abs(start.loss! - trained.validation.loss!) < 1e-6, "the same classifier on the same data, up to rounding")
         #expect(continued.initialTest?.count == test.count)
+        // Message by message too: the starting probabilities are the first run's final ones, in validation order.
+        let startProbabilities = try #require(continued.initialValidationProbabilities)
+        #expect(startProbabilities.count == validation.count)
+        #expect(zip(startProbabilities, trained.validationProbabilities).allSatisfy { abs($0 - $1) < 1e-5 })
+        #expect(Metrics(probabilities: continued.validationProbabilities, labels: validation.labels).tp == continued.validation.tp)
     }
 
     @Test func aThrowingCheckpointStopsTraining() throws {
