@@ -57,7 +57,9 @@ public enum ClassifierInput {
 }
 
 /// GPT-2 body plus a Linear(C, K) head on the last position of each sequence, with training support for a
-/// trainable suffix of the network. Not thread-safe: one instance per training thread.
+/// trainable suffix of the network. An example may span several sequences (windows of a long message): the
+/// `windows` argument groups consecutive sequences into examples, whose pooled states are combined by
+/// `windowPooling` before the head (see WindowPooling.swift). Not thread-safe: one instance per training thread.
 ///
 /// The body's parameters are the `GPTModel`'s own buffer (trained in place); gradients cover only the
 /// trainable tail of that buffer, [trainableOffset, total), plus the head.
@@ -66,6 +68,8 @@ public final class ClassifierNetwork {
     public let model: GPTModel
     public let scope: TrainableScope
     public let firstBlock: Int
+    /// How an example's windows are combined (irrelevant when every example is one sequence).
+    public let windowPooling: WindowPooling
     /// head weight [K,C] then bias [K] (PyTorch Linear layout).
     public let head: UnsafeMutableBufferPointer<Float>
     public let headGradients: UnsafeMutableBufferPointer<Float>
@@ -74,11 +78,15 @@ public final class ClassifierNetwork {
     public let gradients: UnsafeMutableBufferPointer<Float>
 
     private let work = GrowableBuffer()
+    private let windowWork = GrowableBuffer()
+    private var windowArgmax: [Int32] = []
     private var tokenScratch: [Int32] = []
 
-    public init(model: GPTModel, scope: TrainableScope, head initial: [Float]? = nil, seed: UInt64 = 0) {
+    public init(model: GPTModel, scope: TrainableScope, head initial: [Float]? = nil, seed: UInt64 = 0,
+                windowPooling: WindowPooling = .mean) {
         self.model = model
         self.scope = scope
+        self.windowPooling = windowPooling
         let L = model.config.layers, C = model.config.channels, K = Self.classes
         firstBlock = scope.firstTrainableBlock(layers: L)
         head = .allocate(capacity: K * C + K)
@@ -133,15 +141,17 @@ public final class ClassifierNetwork {
     // MARK: forward / backward
 
     /// Class probabilities [B][K] for a batch (inference: no activations kept, no gradients).
-    public func probabilities(_ input: ClassifierInput) throws -> [[Float]] {
-        try run(input, labels: nil, weights: nil).probabilities
+    /// - Parameter windows: how many consecutive sequences of `input` make each example (nil: one each).
+    public func probabilities(_ input: ClassifierInput, windows: [Int]? = nil) throws -> [[Float]] {
+        try run(input, windows: windows, labels: nil, weights: nil).probabilities
     }
 
     /// One training step's forward and backward: accumulates gradients of the weighted mean cross-entropy
     /// Σ w_b·CE_b / Σ w_b into `gradients`/`headGradients`, returns the loss and the probabilities.
-    public func forwardBackward(_ input: ClassifierInput, labels: [Int], weights: [Float]? = nil) throws -> (loss: Float, probabilities: [[Float]]) {
+    /// - Parameter windows: how many consecutive sequences of `input` make each example (nil: one each).
+    public func forwardBackward(_ input: ClassifierInput, labels: [Int], weights: [Float]? = nil, windows: [Int]? = nil) throws -> (loss: Float, probabilities: [[Float]]) {
         let w = weights ?? [Float](repeating: 1, count: labels.count)
-        let r = try run(input, labels: labels, weights: w)
+        let r = try run(input, windows: windows, labels: labels, weights: w)
         return (r.loss, r.probabilities)
     }
 
@@ -244,10 +254,24 @@ public final class ClassifierNetwork {
         return (batch, ws, ws.lnf)
     }
 
-    private func run(_ input: ClassifierInput, labels: [Int]?, weights: [Float]?) throws -> (loss: Float, probabilities: [[Float]]) {
+    private func run(_ input: ClassifierInput, windows: [Int]?, labels: [Int]?, weights: [Float]?) throws -> (loss: Float, probabilities: [[Float]]) {
         let c = model.config, C = c.channels, K = Self.classes, t = model.tensors
-        let (batch, ws, pooled) = try bodyForward(input, training: labels != nil)
-        let B = batch.lengths.count
+        let (batch, ws, pooledWindows) = try bodyForward(input, training: labels != nil)
+        // Windows → examples: pooledWindows[NW,C] → pooled[B,C] (the same buffer when each example is one window).
+        let NW = batch.lengths.count
+        let groups = windows ?? [Int](repeating: 1, count: NW)
+        precondition(groups.allSatisfy { $0 >= 1 } && groups.reduce(0, +) == NW, "windows \(groups) do not group \(NW) sequences")
+        let B = groups.count, combined = B != NW
+        let q = windowWork.reserve(B * C + NW * C)
+        let pooled = combined ? q : pooledWindows, dlnfWindows = q + B * C   // [B,C], [NW,C]
+        if combined {
+            switch windowPooling {
+            case .mean: windowMeanForward(pooled, pooledWindows, groups: groups, C: C)
+            case .max:
+                if windowArgmax.count < B * C { windowArgmax = [Int32](repeating: 0, count: B * C) }
+                windowArgmax.withUnsafeMutableBufferPointer { windowMaxForward(pooled, $0.baseAddress!, pooledWindows, groups: groups, C: C) }
+            }
+        }
 
         // Head: logits[B,K] = pooled[B,C] · Wᵀ + bias, then softmax.
         let W = UnsafePointer(head.baseAddress!), bias = W + K * C
@@ -281,10 +305,18 @@ public final class ClassifierNetwork {
         // ln_f, then the pooled last block, then the full trainable blocks top-down, then the embeddings.
         func grads(_ l: Int) -> BlockTensors { BlockTensors(gradients.baseAddress! + (model.layout.blockOffset(l) - trainableOffset), C: C) }
         let glnfw = gradients.baseAddress! + (model.layout.lnfOffset - trainableOffset)
-        ws.dpooled.update(repeating: 0, count: B * C)
-        dlnf.withUnsafeBufferPointer {
-            layernormBackward(ws.dpooled, glnfw, glnfw + C, $0.baseAddress!, ws.pooledOut, t.lnfw, ws.lnfMean, ws.lnfRstd, N: B, C: C)
+        if combined {
+            dlnf.withUnsafeBufferPointer { d in
+                switch windowPooling {
+                case .mean: windowMeanBackward(dlnfWindows, d.baseAddress!, groups: groups, C: C)
+                case .max: windowArgmax.withUnsafeBufferPointer { windowMaxBackward(dlnfWindows, d.baseAddress!, $0.baseAddress!, groups: groups, C: C) }
+                }
+            }
+        } else {
+            dlnf.withUnsafeBufferPointer { dlnfWindows.update(from: $0.baseAddress!, count: B * C) }
         }
+        ws.dpooled.update(repeating: 0, count: NW * C)
+        layernormBackward(ws.dpooled, glnfw, glnfw + C, dlnfWindows, ws.pooledOut, t.lnfw, ws.lnfMean, ws.lnfRstd, N: NW, C: C)
         let last = c.layers - 1
         pooledBlockBackward(ws.dresidual, ws.dpooled, grads(last), ws.inputs[last - firstBlock], t.blocks[last],
                             ws.pooledActs, ws.pooledGrad, batch, config: c)

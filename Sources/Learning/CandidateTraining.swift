@@ -146,7 +146,7 @@ public struct CandidateTraining: Sendable {
         }
         try pace.checkpoint()
 
-        let maxTokens = parent.maxTokens
+        let maxTokens = parent.tokenWindows.tokenLimit   // every window's tokens
         func tokenized(_ examples: [Example]) throws -> LabeledSequences {
             var sequences: [[Int32]] = []
             sequences.reserveCapacity(examples.count)
@@ -165,6 +165,8 @@ public struct CandidateTraining: Sendable {
         settings.scope = parent.trainable
         settings.pooling = parent.pooling
         settings.maxTokens = parent.maxTokens
+        settings.windows = parent.windows
+        settings.windowPooling = parent.windowPooling
         logger.notice("""
             learning: run \(plan.runID) finetuning \(parent.version): \(trainSet.count) examples (\(trainFeedback.count) feedback, \
             \(replay.examples.count) replayed), judged on \(heldOutSet.count) held out (\(heldOut.count) feedback) and \

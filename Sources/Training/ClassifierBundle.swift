@@ -39,7 +39,12 @@ public struct ClassifierManifest: Sendable, Codable {
     public var base: BaseModel
     public var trainable: TrainableScope
     public var pooling: Pooling
+    /// Tokens per window.
     public var maxTokens: Int
+    /// Windows of `maxTokens` tokens read per message, and how their pooled states are combined (see
+    /// `TokenWindows`); bundles from before windows read one.
+    public var windows = 1
+    public var windowPooling: WindowPooling = .mean
     public var padToken: Int32
     public var extraction: ExtractionOptions
     public var labels = ["ham", "spam"]
@@ -51,9 +56,41 @@ public struct ClassifierManifest: Sendable, Codable {
     public var tensors = "classifier.safetensors"
 
     public init(version: String, created: Date, base: BaseModel, trainable: TrainableScope, pooling: Pooling, maxTokens: Int,
-                padToken: Int32, extraction: ExtractionOptions, metrics: [String: Metrics], training: Training) {
+                padToken: Int32, extraction: ExtractionOptions, metrics: [String: Metrics], training: Training,
+                windows: Int = 1, windowPooling: WindowPooling = .mean) {
         self.version = version; self.created = created; self.base = base; self.trainable = trainable; self.pooling = pooling
         self.maxTokens = maxTokens; self.padToken = padToken; self.extraction = extraction; self.metrics = metrics; self.training = training
+        self.windows = windows; self.windowPooling = windowPooling
+    }
+
+    /// How this classifier cuts a message's tokens into the windows it reads.
+    public var tokenWindows: TokenWindows {
+        TokenWindows(length: maxTokens, count: windows, padToken: padToken, pooling: pooling)
+    }
+
+    // Decoded field by field so that bundles written before `windows` existed still load (one window, mean).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        format = try c.decode(String.self, forKey: .format)
+        formatVersion = try c.decode(Int.self, forKey: .formatVersion)
+        version = try c.decode(String.self, forKey: .version)
+        created = try c.decode(Date.self, forKey: .created)
+        base = try c.decode(BaseModel.self, forKey: .base)
+        trainable = try c.decode(TrainableScope.self, forKey: .trainable)
+        pooling = try c.decode(Pooling.self, forKey: .pooling)
+        maxTokens = try c.decode(Int.self, forKey: .maxTokens)
+        windows = try c.decodeIfPresent(Int.self, forKey: .windows) ?? 1
+        windowPooling = try c.decodeIfPresent(WindowPooling.self, forKey: .windowPooling) ?? .mean
+        padToken = try c.decode(Int32.self, forKey: .padToken)
+        extraction = try c.decode(ExtractionOptions.self, forKey: .extraction)
+        labels = try c.decode([String].self, forKey: .labels)
+        threshold = try c.decode(Float.self, forKey: .threshold)
+        metrics = try c.decode([String: Metrics].self, forKey: .metrics)
+        training = try c.decode(Training.self, forKey: .training)
+        tensors = try c.decode(String.self, forKey: .tensors)
+        guard windows >= 1, maxTokens >= 1 else {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "windows and maxTokens must be positive"))
+        }
     }
 }
 

@@ -5,7 +5,8 @@ import GPT
 /// The frozen-prefix cache. When the lower blocks are frozen, what they output for an example never changes,
 /// so it is computed once and reused every epoch — and, with a directory, across runs (the learning loop
 /// retrains on the same replay data again and again). Entries are keyed by a SHA-256 of the base model's
-/// hash, the frozen depth and the example's tokens. At most `memoryBudget` bytes stay in RAM; the rest is
+/// hash, the frozen depth and the sequence's tokens; a sequence is one window of an example (`TokenWindows`), which
+/// the body reads from position 0 whatever its place in the message, so its tokens alone determine its features. At most `memoryBudget` bytes stay in RAM; the rest is
 /// spilled to files and read back per batch.
 public final class FeatureStore {
     public let directory: URL?

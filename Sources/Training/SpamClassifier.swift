@@ -20,34 +20,39 @@ public final class SpamClassifier: @unchecked Sendable {
     public static func load(base: URL? = nil, bundle: URL) throws -> SpamClassifier {
         let (manifest, model, head) = try ClassifierBundle.load(bundle, base: base)
         let tokenizer = try GPT2Tokenizer.load(directory: base ?? URL(fileURLWithPath: manifest.base.path))
-        return SpamClassifier(manifest: manifest, tokenizer: tokenizer, network: ClassifierNetwork(model: model, scope: .headOnly, head: head))
+        let network = ClassifierNetwork(model: model, scope: .headOnly, head: head, windowPooling: manifest.windowPooling)
+        return SpamClassifier(manifest: manifest, tokenizer: tokenizer, network: network)
     }
 
     init(manifest: ClassifierManifest, tokenizer: GPT2Tokenizer, network: ClassifierNetwork) {
         self.manifest = manifest
         self.tokenizer = tokenizer
         self.network = network
+        windows = manifest.tokenWindows
     }
 
-    /// The model's input for a classification text: at most `maxTokens` tokens, padded for `.last` pooling.
+    /// How a message's tokens are cut into the windows the model reads.
+    public let windows: TokenWindows
+
+    /// The most tokens of a message the classifier reads (`maxTokens` × `windows`): tokenize this many.
+    public var tokenLimit: Int { windows.tokenLimit }
+
+    /// The model's input for a classification text: at most `tokenLimit` tokens, padded for `.last` pooling.
     public func tokens(for text: String) -> [Int32] {
-        tokens(forTokens: tokenizer.encode(text, maxTokens: manifest.maxTokens))
+        tokens(forTokens: tokenizer.encode(text, maxTokens: tokenLimit))
     }
 
-    /// The model's input for already tokenized text (cut to `maxTokens`, padded for `.last` pooling).
+    /// The model's input for already tokenized text (cut to `tokenLimit`, padded for `.last` pooling).
     public func tokens(forTokens ids: [Int32]) -> [Int32] {
-        var t = Array(ids.prefix(manifest.maxTokens))
-        if t.isEmpty { t = [manifest.padToken] }
-        if manifest.pooling == .last, t.count < manifest.maxTokens {
-            t += [Int32](repeating: manifest.padToken, count: manifest.maxTokens - t.count)
-        }
-        return t
+        windows.prepare(ids)
     }
 
-    /// Spam probability of each token sequence.
+    /// Spam probability of each message's input (`tokens(for:)`): its windows go through the body in one packed
+    /// batch and are combined before the head.
     public func spamProbabilities(_ batch: [[Int32]]) throws -> [Float] {
         lock.lock(); defer { lock.unlock() }
-        return try network.probabilities(.tokens(batch)).map { $0[1] }
+        let split = batch.map { windows.split($0) }
+        return try network.probabilities(.tokens(split.flatMap { $0 }), windows: split.map(\.count)).map { $0[1] }
     }
 
     /// Convenience for one raw message.

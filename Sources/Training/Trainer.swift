@@ -16,7 +16,8 @@ public struct LabeledSequences: Sendable {
 
 /// What a trainer reports while it works, for progress bars and logs.
 public enum TrainingEvent: Sendable {
-    /// Frozen-prefix features: `done` of `total` examples ready (cached or computed).
+    /// Frozen-prefix features: `done` of `total` windows ready (cached or computed); a window per example unless
+    /// `TrainingSettings.windows` > 1.
     case features(done: Int, total: Int)
     case step(epoch: Int, step: Int, totalSteps: Int, examplesPerSecond: Double, loss: Float)
     /// The book's progress line (losses and accuracies estimated on a few batches), and whether the epoch that
@@ -33,6 +34,7 @@ public struct TrainingOutcome: Sendable {
     public var seconds: Double
     public var examplesPerSecond: Double
     public var bestValidationLoss: Double?
+    /// Windows whose frozen-prefix features came from the cache, and were computed.
     public var featureCacheHits: Int
     public var featuresComputed: Int
     /// Seconds spent making the frozen-prefix features (0 when all came from the cache); not part of `seconds`.
@@ -49,14 +51,17 @@ public struct TrainingOutcome: Sendable {
 }
 
 /// Finetunes a GPT-2 classifier: the chapter-6 loop (AdamW, periodic evaluation, best checkpoint) over
-/// cached frozen-prefix features. It trains `network.model`'s parameters in place.
+/// cached frozen-prefix features. It trains `network.model`'s parameters in place. An example longer than
+/// `maxTokens` is read as up to `settings.windows` windows (`TokenWindows`); the cache holds one entry per window,
+/// keyed by its tokens, so an example's first window shares its entry with a one-window run.
 public final class Trainer {
     public let network: ClassifierNetwork
     public let settings: TrainingSettings
     private let store: FeatureStore?
     private let padToken: Int32
     private let events: (TrainingEvent) -> Void
-    private var sequences: [[Int32]] = []   // every example of every split, prepared (truncated / padded)
+    private var windows: [[Int32]] = []          // the windows of every example of every split, prepared (truncated / padded)
+    private var exampleWindows: [Range<Int>] = []  // example i's windows: windows[exampleWindows[i]]
     private let startsFromClassifier: Bool
 
     /// Called before every optimizer step and every batch of features or predictions. A background trainer blocks
@@ -74,23 +79,16 @@ public final class Trainer {
         self.padToken = padToken
         self.events = events
         startsFromClassifier = head != nil
-        network = ClassifierNetwork(model: model, scope: settings.scope, head: head, seed: settings.seed)
+        network = ClassifierNetwork(model: model, scope: settings.scope, head: head, seed: settings.seed, windowPooling: settings.windowPooling)
         let frozen = settings.scope.firstTrainableBlock(layers: model.config.layers)
         store = settings.scope == .all || !cacheFrozenPrefix ? nil
             : FeatureStore(baseHash: baseHash, frozenDepth: "\(frozen)/\(settings.scope)", directory: cacheDirectory, memoryBudget: memoryBudget)
     }
 
-    /// The token count examples are cut (and, for `.last` pooling, padded) to.
+    /// The token count windows are cut (and, for `.last` pooling, padded) to.
     public func effectiveMaxTokens(for train: LabeledSequences) -> Int {
         let limit = network.model.config.maxPositions
         return min(settings.maxTokens ?? train.sequences.map(\.count).max() ?? limit, limit)
-    }
-
-    private func prepare(_ s: [Int32], maxTokens: Int) -> [Int32] {
-        var t = Array(s.prefix(maxTokens))
-        if t.isEmpty { t = [padToken] }
-        if settings.pooling == .last && t.count < maxTokens { t += [Int32](repeating: padToken, count: maxTokens - t.count) }
-        return t
     }
 
     /// The book's downsampling (majority class cut to the minority's size) or nothing.
@@ -108,15 +106,23 @@ public final class Trainer {
         let train = balanced(trainSet, rng: &rng)
         let maxTokens = effectiveMaxTokens(for: train)
         let splits = [train, validation, test ?? LabeledSequences(sequences: [], labels: [])]
-        sequences = splits.flatMap { $0.sequences.map { prepare($0, maxTokens: maxTokens) } }
+        // Each example's windows (one unless settings.windows > 1 and it is long), all in one list.
+        let cut = TokenWindows(length: maxTokens, count: settings.windows, padToken: padToken, pooling: settings.pooling)
+        windows = []
+        exampleWindows = []
+        for s in splits.lazy.flatMap(\.sequences) {
+            let w = cut.split(cut.prepare(s))
+            exampleWindows.append(windows.count..<(windows.count + w.count))
+            windows += w
+        }
         let trainIdx = Array(0..<train.count), valIdx = Array(train.count..<(train.count + validation.count))
-        let testIdx = Array((train.count + validation.count)..<sequences.count)
+        let testIdx = Array((train.count + validation.count)..<exampleWindows.count)
         let labels = splits.flatMap(\.labels)
 
         let featureStart = Date()
         if let store {
             let C = network.model.config.channels
-            try store.prepare(sequences, featureCount: { settings.scope == .headOnly ? C : $0.count * C },
+            try store.prepare(windows, featureCount: { settings.scope == .headOnly ? C : $0.count * C },
                               batchSize: 8, compute: { try checkpoint(); return try network.frozenFeatures($0) },
                               progress: { events(.features(done: $0, total: $1)) })
         }
@@ -157,7 +163,7 @@ public final class Trainer {
                 let y = batch.map { labels[$0] }
                 try checkpoint()
                 network.zeroGradients()
-                let (loss, _) = try withInput(batch) { try network.forwardBackward($0, labels: y, weights: y.map { classWeights[$0] }) }
+                let (loss, _) = try withInput(batch) { try network.forwardBackward($0, labels: y, weights: y.map { classWeights[$0] }, windows: $1) }
                 optimizer.update(learningRate: learningRate(step: step, total: totalSteps))
                 step += 1
                 examples += batch.count
@@ -231,15 +237,19 @@ public final class Trainer {
         for b in stride(from: 0, to: idx.count, by: 16) {
             let batch = Array(idx[b..<min(b + 16, idx.count)])
             try checkpoint()
-            out += try withInput(batch) { try network.probabilities($0) }.map { $0[1] }
+            out += try withInput(batch) { try network.probabilities($0, windows: $1) }.map { $0[1] }
         }
         return (out, crossEntropy(out, idx.map { labels[$0] }))
     }
 
-    private func withInput<R>(_ batch: [Int], _ body: (ClassifierInput) throws -> R) throws -> R {
-        guard let store else { return try body(.tokens(batch.map { sequences[$0] })) }
-        return try store.withFeatures(batch) { ptrs in
-            settings.scope == .headOnly ? try body(.pooled(ptrs)) : try body(.residuals(ptrs, lengths: batch.map { sequences[$0].count }))
+    /// Calls `body` with the input of the examples `batch` (their windows, from the feature cache when there is
+    /// one) and how many windows each has.
+    private func withInput<R>(_ batch: [Int], _ body: (ClassifierInput, [Int]) throws -> R) throws -> R {
+        let rows = batch.flatMap { exampleWindows[$0] }, groups = batch.map { exampleWindows[$0].count }
+        guard let store else { return try body(.tokens(rows.map { windows[$0] }), groups) }
+        return try store.withFeatures(rows) { ptrs in
+            settings.scope == .headOnly ? try body(.pooled(ptrs), groups)
+                                        : try body(.residuals(ptrs, lengths: rows.map { windows[$0].count }), groups)
         }
     }
 

@@ -33,7 +33,12 @@ public struct TrainingSettings: Sendable, Codable, Hashable {
     public var scope: TrainableScope = .lastBlocks(2)
     public var pooling: Pooling = .lastReal
     /// Tokens per example; nil = the longest training example, capped by the model's positions (the book's choice).
+    /// With several windows, tokens per window.
     public var maxTokens: Int? = 256
+    /// Windows of `maxTokens` tokens read per message (see `TokenWindows`); 1 = only the first `maxTokens` tokens.
+    public var windows = 1
+    /// How the windows' pooled states are combined before the head.
+    public var windowPooling: WindowPooling = .mean
     public var balance: Balance = .none
     public var schedule: Schedule = .constant
     public var seed: UInt64 = 123
@@ -61,5 +66,27 @@ public struct TrainingSettings: Sendable, Codable, Hashable {
         s.evalBatches = 5
         s.keepBest = false
         return s
+    }
+}
+
+extension TrainingSettings {
+    // Decoded field by field so that manifests written before a setting existed still load (with its default).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TrainingSettings()
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+        optimizer = try c.decodeIfPresent(AdamW.Hyperparameters.self, forKey: .optimizer) ?? d.optimizer
+        scope = try c.decodeIfPresent(TrainableScope.self, forKey: .scope) ?? d.scope
+        pooling = try c.decodeIfPresent(Pooling.self, forKey: .pooling) ?? d.pooling
+        maxTokens = try c.decodeIfPresent(Int.self, forKey: .maxTokens)
+        windows = try c.decodeIfPresent(Int.self, forKey: .windows) ?? d.windows
+        windowPooling = try c.decodeIfPresent(WindowPooling.self, forKey: .windowPooling) ?? d.windowPooling
+        balance = try c.decodeIfPresent(Balance.self, forKey: .balance) ?? d.balance
+        schedule = try c.decodeIfPresent(Schedule.self, forKey: .schedule) ?? d.schedule
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+        evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? d.evalEvery
+        evalBatches = try c.decodeIfPresent(Int.self, forKey: .evalBatches) ?? d.evalBatches
+        keepBest = try c.decodeIfPresent(Bool.self, forKey: .keepBest) ?? d.keepBest
     }
 }

@@ -262,7 +262,7 @@ final class EngineReference {
         let tokens = mail.prefix(count).map { Self.daemonTokens($0, classifier: served, maxBodyBytes: maxBody) }
         prepareSeconds = durationSeconds(start.duration(to: clock.now))
         preparedCount = count
-        let counts = tokens.map(\.count), limit = served.manifest.maxTokens
+        let counts = tokens.map(\.count), limit = served.tokenLimit
         tokenCounts = counts
         self.limit = limit
         atLimit = counts.filter { $0 >= limit }.count

@@ -45,7 +45,7 @@ struct EvalCommand: ParsableCommand {
         let loaded = try DataSource(parsing: data).load()
         for s in loaded.skipped { warn("skipped \(s.origin): \(s.reason)") }
         guard !loaded.examples.isEmpty else { throw DataError.empty(data) }
-        let set = loaded.tokenized(classifier.tokenizer, options: classifier.extraction, maxTokens: classifier.manifest.maxTokens)
+        let set = loaded.tokenized(classifier.tokenizer, options: classifier.extraction, maxTokens: classifier.tokenLimit)
         let sequences = set.sequences.map { classifier.tokens(forTokens: $0) }
         let p = try score(classifier, sequences, label: "scoring")
         let m = Metrics(probabilities: p, labels: set.labels, threshold: threshold ?? classifier.manifest.threshold)

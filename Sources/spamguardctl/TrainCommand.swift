@@ -45,8 +45,12 @@ struct TrainCommand: ParsableCommand {
     var trainBlocks: String?
     @Option(help: ArgumentHelp("Pooled position: last (padded, the book's) or lastreal (last real token).", valueName: "last|lastreal"))
     var pool: Pooling?
-    @Option(help: "Tokens per message (default: 256 for spamguard, the longest training example for book; capped by the model).")
+    @Option(help: "Tokens per message, or per window with --windows (default: 256 for spamguard, the longest training example for book; capped by the model).")
     var maxTokens: Int?
+    @Option(help: ArgumentHelp("Read up to N consecutive windows of --max-tokens tokens of each message, each through the body on its own, their pooled states combined before the head (default 1: the first window only).", valueName: "N"))
+    var windows: Int?
+    @Option(help: ArgumentHelp("How the windows' pooled states are combined: mean or max (channel by channel).", valueName: "mean|max"))
+    var windowPool: WindowPooling?
     @Option(help: ArgumentHelp("Class imbalance: none, downsample (the book's) or weight.", valueName: "none|downsample|weight"))
     var balance: Balance?
     @Option(help: ArgumentHelp("Learning-rate schedule.", valueName: "constant|cosine")) var schedule: Schedule?
@@ -71,11 +75,15 @@ struct TrainCommand: ParsableCommand {
         }
         if let pool { s.pooling = pool }
         if let maxTokens { s.maxTokens = maxTokens }
+        if let windows { s.windows = windows }
+        if let windowPool { s.windowPooling = windowPool }
         if let balance { s.balance = balance }
         if let schedule { s.schedule = schedule }
         if let seed { s.seed = seed }
         if let evalEvery { s.evalEvery = evalEvery }
-        guard s.epochs > 0, s.batchSize > 0, s.evalEvery > 0 else { throw ValidationError("--epochs, --batch-size and --eval-every must be positive") }
+        guard s.epochs > 0, s.batchSize > 0, s.evalEvery > 0, s.windows > 0, (s.maxTokens ?? 1) > 0 else {
+            throw ValidationError("--epochs, --batch-size, --eval-every, --windows and --max-tokens must be positive")
+        }
         return s
     }
 
@@ -104,7 +112,8 @@ struct TrainCommand: ParsableCommand {
             if loaded.skipped.count > 20 { warn("… and \(loaded.skipped.count - 20) more skipped") }
             say("\(split): \(loaded.examples.count) examples (\(loaded.spamCount) spam, \(loaded.hamCount) ham)\(loaded.skipped.isEmpty ? "" : ", \(loaded.skipped.count) skipped") from \(source)")
         }
-        let limit = settings.maxTokens.map { min($0, model.config.maxPositions) } ?? model.config.maxPositions
+        // Tokens per window × windows: as much of each message as the classifier can read.
+        let limit = (settings.maxTokens.map { min($0, model.config.maxPositions) } ?? model.config.maxPositions) * settings.windows
         func tokenize(_ d: LoadedExamples, _ name: String) -> LabeledSequences {
             let bar = ProgressBar("text+tokens \(name)", unit: "msg")
             defer { bar.finish() }
@@ -115,7 +124,7 @@ struct TrainCommand: ParsableCommand {
 
         // Training.
         let cache: URL? = noCache ? nil : URL(fileURLWithPath: cacheDir ?? defaultCacheDirectory())
-        let featureBar = ProgressBar("frozen-prefix features", unit: "ex")
+        let featureBar = ProgressBar("frozen-prefix features", unit: settings.windows > 1 ? "window" : "ex")
         let stepBar = ProgressBar("training", unit: "step")
         let trainer = Trainer(model: model, settings: settings, baseHash: baseHash, padToken: tokenizer.endOfText,
                               cacheDirectory: cache, cacheFrozenPrefix: !recomputeFrozen) { event in
@@ -133,7 +142,8 @@ struct TrainCommand: ParsableCommand {
             }
         }
         say("training: \(trainSet.count) examples (\(trainSet.spamCount) spam), \(settings.epochs) epochs, batch \(settings.batchSize), " +
-              "lr \(settings.optimizer.learningRate), trainable blocks \(settings.scope), pooling \(settings.pooling.rawValue), balance \(settings.balance.rawValue)")
+              "lr \(settings.optimizer.learningRate), trainable blocks \(settings.scope), pooling \(settings.pooling.rawValue), balance \(settings.balance.rawValue)" +
+            (settings.windows > 1 ? ", up to \(settings.windows) windows (\(settings.windowPooling.rawValue))" : ""))
         let outcome = try trainer.train(trainSet, validation: valSet, test: testSet)
         stepBar.finish()
         say(String(format: "trained in %.1f s (%.1f examples/s), after %.1f s on frozen-prefix features (%d reused, %d computed)",
@@ -147,7 +157,8 @@ struct TrainCommand: ParsableCommand {
             base: .init(path: baseURL.standardizedFileURL.path, sha256: baseHash, config: model.config),
             trainable: settings.scope, pooling: settings.pooling, maxTokens: outcome.maxTokens, padToken: tokenizer.endOfText,
             extraction: extraction, metrics: metrics,
-            training: .init(settings: settings, sources: data.sources, summary: data.summary, seconds: outcome.seconds, steps: outcome.steps, parentVersion: nil))
+            training: .init(settings: settings, sources: data.sources, summary: data.summary, seconds: outcome.seconds, steps: outcome.steps, parentVersion: nil),
+            windows: settings.windows, windowPooling: settings.windowPooling)
         let written = try ClassifierBundle.write(trainer.network, manifest: manifest, to: URL(fileURLWithPath: out))
         say("wrote classifier \(written.version) to \(out)")
         for name in ["train", "validation", "test"] { if let m = metrics[name] { say("  \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(m.summary)") } }
@@ -161,5 +172,6 @@ func defaultCacheDirectory() -> String {
 }
 
 extension Pooling: ExpressibleByArgument {}
+extension WindowPooling: ExpressibleByArgument {}
 extension Balance: ExpressibleByArgument {}
 extension Schedule: ExpressibleByArgument {}
