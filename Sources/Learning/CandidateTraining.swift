@@ -42,14 +42,18 @@ public struct CandidateTraining: Sendable {
         public var holdoutPercent: Int
         /// Original training examples replayed per feedback example trained on.
         public var replayRatio: Double
+        /// At most this many training examples per run (nil: no bound). The new feedback is always trained on;
+        /// older feedback and the replay share the rest at `replayRatio`, sampled by run id (`Budget`).
+        public var maxExamples: Int?
         /// The frozen-prefix feature cache, shared with `spamguardctl train`; nil keeps features in memory only.
         public var cacheDirectory: String?
         /// An empty directory to write the candidate bundle into.
         public var output: String
 
         public init(runID: Int, parent: String, base: String, feedback: [Feedback], holdoutPercent: Int, replayRatio: Double,
-                    cacheDirectory: String?, output: String) {
+                    maxExamples: Int? = nil, cacheDirectory: String?, output: String) {
             self.runID = runID
+            self.maxExamples = maxExamples
             self.parent = parent
             self.base = base
             self.feedback = feedback
@@ -73,8 +77,56 @@ public struct CandidateTraining: Sendable {
         public var replayedExamples: Int
         public var heldOutFeedback: Int
         public var steps: Int
+        public var timings: Timings
+        /// The hashes of the feedback trained on (new and older).
+        public var trainedFeedback: Set<String>
         /// The new labels the run was about (it uses them up when it finishes).
         public var consumed: [FeedbackLabel: [String]]
+    }
+
+    /// How many older feedback and replayed examples a run trains on beside its new feedback. Without a cap: all
+    /// older feedback, and `ratio` replayed examples per feedback example. With one: the new feedback always
+    /// (even past the cap), then older feedback and replay fill the rest so that the replay stays `ratio` per
+    /// feedback example — old feedback up to cap / (1 + ratio) feedback in all, the replay up to the cap; what
+    /// one of them lacks the other may fill.
+    public struct Budget: Sendable, Equatable {
+        public var oldFeedback: Int
+        public var replay: Int
+
+        public init(oldFeedback: Int, replay: Int) {
+            self.oldFeedback = oldFeedback
+            self.replay = replay
+        }
+
+        public init(newFeedback: Int, oldFeedback: Int, replayAvailable: Int, ratio: Double, cap: Int?) {
+            func replayFor(_ feedback: Int) -> Int { min(replayAvailable, Int((ratio * Double(feedback)).rounded())) }
+            guard let cap else {
+                self.oldFeedback = oldFeedback
+                self.replay = replayFor(newFeedback + oldFeedback)
+                return
+            }
+            let room = max(0, cap - newFeedback)
+            var old = min(oldFeedback, room, max(0, Int((Double(cap) / (1 + ratio)).rounded(.down)) - newFeedback))
+            let replay = min(replayFor(newFeedback + old), room - old)
+            old = min(oldFeedback, room - replay)   // the replay ran short: older feedback fills in
+            self.oldFeedback = old
+            self.replay = replay
+        }
+    }
+
+    /// How long each part of a run took, in seconds (the run's notice line, the ledger's `seconds` is the sum).
+    public struct Timings: Sendable, Equatable {
+        /// Loading the parent and base, reading feedback and replay data, tokenizing every set.
+        public var preparation = 0.0
+        /// Frozen-prefix features (cached ones are only read).
+        public var features = 0.0
+        /// The training steps, with the per-epoch full validation for the best checkpoint.
+        public var steps = 0.0
+        /// The before and after measurements: both classifiers on held-out data and new feedback, the candidate on
+        /// its training set.
+        public var evaluation = 0.0
+        /// Writing the candidate bundle.
+        public var writing = 0.0
     }
 
     public enum Failure: Error, CustomStringConvertible {
@@ -111,6 +163,13 @@ public struct CandidateTraining: Sendable {
     }
 
     private func train() throws -> Result {
+        let clock = ContinuousClock()
+        let started = clock.now
+        func seconds(since instant: ContinuousClock.Instant) -> Double {
+            let d = instant.duration(to: clock.now).components
+            return Double(d.seconds) + Double(d.attoseconds) / 1e18
+        }
+        var timings = Timings()
         let baseURL = URL(fileURLWithPath: plan.base)
         let (parent, model, head) = try ClassifierBundle.load(URL(fileURLWithPath: plan.parent), base: baseURL)
         let tokenizer = try GPT2Tokenizer.load(directory: baseURL)
@@ -127,7 +186,7 @@ public struct CandidateTraining: Sendable {
         let holdingOut = fresh.count >= Self.minimumForHoldout
         let heldOut = feedback.filter { holdingOut && $0.0.isNew && Self.heldOut($0.0.hash, percent: plan.holdoutPercent) }
         let heldOutHashes = Set(heldOut.map(\.0.hash))
-        let trainFeedback = feedback.filter { !heldOutHashes.contains($0.0.hash) }
+        let candidates = feedback.filter { !heldOutHashes.contains($0.0.hash) }
 
         // Replay: a stratified sample of the original training data, and its validation set, without the
         // messages feedback has labeled (the newest label wins there too).
@@ -140,9 +199,18 @@ public struct CandidateTraining: Sendable {
         } catch {
             logger.warning("learning: cannot replay the original training data (\(error)); training on feedback alone, judging on held-out feedback alone")
         }
-        let wanted = min(replay.examples.count, Int((plan.replayRatio * Double(trainFeedback.count)).rounded()))
+        // All new feedback; older feedback and the replay within `maxExamples`, sampled by run id.
+        let newFeedback = candidates.filter { $0.0.isNew }
+        var older = candidates.filter { !$0.0.isNew }
+        let budget = Budget(newFeedback: newFeedback.count, oldFeedback: older.count, replayAvailable: replay.examples.count,
+                            ratio: plan.replayRatio, cap: plan.maxExamples)
+        let keptOlder = Self.sample(older.map(\.0.hash), count: budget.oldFeedback, runID: plan.runID)
+        older = older.filter { keptOlder.contains($0.0.hash) }
+        let trainFeedback = candidates.filter { $0.0.isNew || keptOlder.contains($0.0.hash) }
+        let wanted = budget.replay
         if wanted < replay.examples.count {
             replay = wanted == 0 ? LoadedExamples() : replay.split(holdOut: Double(wanted) / Double(replay.examples.count), seed: UInt64(plan.runID)).1
+            if replay.examples.count > wanted { replay.examples.removeLast(replay.examples.count - wanted) }  // rounding per class
         }
         try pace.checkpoint()
 
@@ -167,8 +235,10 @@ public struct CandidateTraining: Sendable {
         settings.maxTokens = parent.maxTokens
         settings.windows = parent.windows
         settings.windowPooling = parent.windowPooling
+        timings.preparation = seconds(since: started)
         logger.notice("""
-            learning: run \(plan.runID) finetuning \(parent.version): \(trainSet.count) examples (\(trainFeedback.count) feedback, \
+            learning: run \(plan.runID) finetuning \(parent.version): \(trainSet.count) examples (\(trainFeedback.count) feedback: \
+            \(newFeedback.count) new, \(older.count) older\(plan.maxExamples.map { ", at most \($0) examples" } ?? ""); \
             \(replay.examples.count) replayed), judged on \(heldOutSet.count) held out (\(heldOut.count) feedback) and \
             \(feedbackSet.count) new feedback; \(settings.epochs) epochs, lr \(settings.optimizer.learningRate)
             """)
@@ -183,7 +253,11 @@ public struct CandidateTraining: Sendable {
             }
         }
         trainer.checkpoint = { [pace] in try pace.checkpoint() }
+        let training = clock.now
         let outcome = try trainer.train(trainSet, validation: heldOutSet, test: feedbackSet)
+        timings.features = outcome.featureSeconds
+        timings.steps = outcome.seconds
+        timings.evaluation = max(0, seconds(since: training) - outcome.featureSeconds - outcome.seconds)
         let empty = Metrics(probabilities: [], labels: [])
         let before = QualityGate.Evaluation(heldOut: outcome.initialValidation ?? empty, feedback: outcome.initialTest ?? empty)
         let after = QualityGate.Evaluation(heldOut: outcome.validation, feedback: outcome.test ?? empty)
@@ -199,13 +273,32 @@ public struct CandidateTraining: Sendable {
         manifest.training = .init(settings: settings, sources: parent.training.sources,
                                   summary: ["train": summary(trainSet), "validation": summary(heldOutSet), "feedback": summary(feedbackSet)],
                                   seconds: outcome.seconds, steps: outcome.steps, parentVersion: parent.version)
+        let writing = clock.now
         let written = try ClassifierBundle.write(trainer.network, manifest: manifest, to: URL(fileURLWithPath: plan.output))
+        timings.writing = seconds(since: writing)
+        logger.notice("""
+            learning: run \(plan.runID) took \(String(format: "%.0f", seconds(since: started))) s: \
+            preparation and tokenization \(String(format: "%.0f", timings.preparation)) s, \
+            frozen-prefix features \(String(format: "%.0f", timings.features)) s (\(outcome.featureCacheHits) cached, \
+            \(outcome.featuresComputed) computed), \(outcome.steps) training steps \(String(format: "%.0f", timings.steps)) s \
+            (with the per-epoch validation), evaluation before and after \(String(format: "%.0f", timings.evaluation)) s, \
+            writing \(String(format: "%.0f", timings.writing)) s
+            """)
 
         var consumed: [FeedbackLabel: [String]] = [.spam: [], .ham: []]
         for (item, _) in fresh { consumed[item.label, default: []].append(item.hash) }
         return Result(candidate: written, parentVersion: parent.version, before: before, after: after, heldOutChanges: changes,
                       examples: trainSet.count, feedbackExamples: trainFeedback.count, replayedExamples: replay.examples.count,
-                      heldOutFeedback: heldOut.count, steps: outcome.steps, consumed: consumed)
+                      heldOutFeedback: heldOut.count, steps: outcome.steps, timings: timings,
+                      trainedFeedback: Set(trainFeedback.map(\.0.hash)),
+                      consumed: consumed)
+    }
+
+    /// `count` of the hashes, drawn by run id: the same run draws the same ones, another run others.
+    static func sample(_ hashes: [String], count: Int, runID: Int) -> Set<String> {
+        guard count < hashes.count else { return Set(hashes) }
+        var rng = SeededRandom(seed: UInt64(runID))
+        return Set(hashes.sorted().shuffled(using: &rng).prefix(count))
     }
 
     /// Whether a message (by content hash) is in the held-out slice: a stable choice, the same every run.

@@ -79,6 +79,8 @@ public final class LearningLoop: Service, Sendable {
         public var retention: Duration
         public var holdoutPercent: Int
         public var replayRatio: Double
+        /// `[feedback] max_examples_per_run`; nil when 0 (no bound).
+        public var maxExamples: Int?
         public var gate: QualityGate
         /// `[model] base` and `[model] classifier` (the bundle serving until the store has versions).
         public var location: ModelLocation
@@ -92,6 +94,7 @@ public final class LearningLoop: Service, Sendable {
             retention = .seconds(feedback.retentionDays * 86400)
             holdoutPercent = feedback.holdoutPercent
             replayRatio = feedback.replayRatio
+            maxExamples = feedback.maxExamplesPerRun > 0 ? feedback.maxExamplesPerRun : nil
             gate = QualityGate(maxAccuracyDrop: feedback.maxAccuracyDrop, maxFalsePositiveRise: feedback.maxFalsePositiveRise,
                                confidence: feedback.gateConfidence)
             location = configuration.model.location
@@ -269,7 +272,7 @@ public final class LearningLoop: Service, Sendable {
             staging = output
             let plan = CandidateTraining.Plan(runID: runID, parent: parent, base: settings.location.base, feedback: feedback,
                                               holdoutPercent: settings.holdoutPercent, replayRatio: settings.replayRatio,
-                                              cacheDirectory: settings.featureCache, output: output)
+                                              maxExamples: settings.maxExamples, cacheDirectory: settings.featureCache, output: output)
             let result = try await thread.run { try CandidateTraining(plan: plan, pace: pace, logger: logger).run() }
             let seconds = Double(start.duration(to: clock.now).components.seconds) + Double(start.duration(to: clock.now).components.attoseconds) / 1e18
             try await conclude(runID: runID, started: started, seconds: seconds, result: result, staged: output, parentBundle: parent)

@@ -95,6 +95,67 @@ struct CandidateTrainingTests {
         }
     }
 
+    @Test func aCappedRunTrainsOnAllNewFeedbackWithinTheCap() async throws {
+        try await onThread { try cappedRun() }
+    }
+
+    func cappedRun() throws {
+        let root = try temporaryDirectory()
+        defer { remove(root) }
+        let world = try TinyWorld.make(in: root)
+        _ = try world.trainClassifier()
+        let old = try feedback((400..<420).map { TinyWorld.ham($0, seed: 5) }, label: .ham, in: root + "/learned")
+            .map { CandidateTraining.Feedback(hash: $0.hash, label: $0.label, path: $0.path, isNew: false) }
+        let new = try feedback((0..<10).map(TinyWorld.campaign), label: .spam, in: root + "/learned")
+        try FileManager.default.createDirectory(atPath: root + "/out", withIntermediateDirectories: true)
+        var capped = plan(world, old + new, output: root + "/out")
+        capped.holdoutPercent = 0
+        capped.maxExamples = 60
+        let result = try CandidateTraining(plan: capped, pace: TrainingPace(activity: nil), logger: quiet).run()
+        #expect(result.examples == 60, "the cap holds")
+        #expect(Set(new.map(\.hash)).isSubset(of: result.trainedFeedback), "every new label is trained on")
+        // 60 / (1 + 3) = 15 feedback examples: the 10 new and 5 older; the replay stays 3 per feedback example.
+        #expect(result.feedbackExamples == 15 && result.trainedFeedback.count == 15)
+        #expect(result.replayedExamples == 45)
+        #expect(result.consumed[.spam]?.count == 10 && result.consumed[.ham]?.isEmpty == true, "only the new labels are used up")
+    }
+
+    @Test func theBudgetKeepsTheNewFeedbackAndTheReplayRatio() {
+        typealias Budget = CandidateTraining.Budget
+        // No cap: all of it, 3 replayed per feedback example (as much as there is).
+        #expect(Budget(newFeedback: 240, oldFeedback: 480, replayAvailable: 2000, ratio: 3, cap: nil) == .init(oldFeedback: 480, replay: 2000))
+        #expect(Budget(newFeedback: 240, oldFeedback: 0, replayAvailable: 2000, ratio: 3, cap: nil) == .init(oldFeedback: 0, replay: 720))
+        // Under the cap nothing changes.
+        #expect(Budget(newFeedback: 240, oldFeedback: 0, replayAvailable: 2000, ratio: 3, cap: 1200) == .init(oldFeedback: 0, replay: 720))
+        // Over it: a quarter feedback (new first, older to fill), three quarters replay.
+        #expect(Budget(newFeedback: 240, oldFeedback: 480, replayAvailable: 2000, ratio: 3, cap: 1200) == .init(oldFeedback: 60, replay: 900))
+        // More new feedback than its share: all of it, no older, the replay fills the rest.
+        #expect(Budget(newFeedback: 400, oldFeedback: 480, replayAvailable: 2000, ratio: 3, cap: 1200) == .init(oldFeedback: 0, replay: 800))
+        // More new feedback than the cap: all of it, nothing else.
+        #expect(Budget(newFeedback: 1500, oldFeedback: 480, replayAvailable: 2000, ratio: 3, cap: 1200) == .init(oldFeedback: 0, replay: 0))
+        // Little replay to be had: older feedback fills in.
+        #expect(Budget(newFeedback: 240, oldFeedback: 480, replayAvailable: 100, ratio: 3, cap: 1200) == .init(oldFeedback: 480, replay: 100))
+        #expect(Budget(newFeedback: 240, oldFeedback: 2000, replayAvailable: 0, ratio: 3, cap: 1200) == .init(oldFeedback: 960, replay: 0))
+        for new in [0, 10, 299, 300, 1000] {
+            for old in [0, 7, 500] {
+                for cap in [50, 61, 1200] {
+                    let budget = Budget(newFeedback: new, oldFeedback: old, replayAvailable: 700, ratio: 2.5, cap: cap)
+                    #expect(new + budget.oldFeedback + budget.replay <= max(cap, new), "new \(new) old \(old) cap \(cap)")
+                    #expect(budget.oldFeedback <= old && budget.replay <= 700)
+                }
+            }
+        }
+    }
+
+    @Test func olderFeedbackIsSampledByRunID() {
+        let hashes = (0..<100).map { MailCheck.digest(of: Array("m\($0)".utf8)) }
+        let first = CandidateTraining.sample(hashes, count: 20, runID: 7)
+        #expect(first.count == 20 && first.isSubset(of: Set(hashes)))
+        #expect(CandidateTraining.sample(hashes.reversed(), count: 20, runID: 7) == first, "the same run draws the same, in any order")
+        #expect(CandidateTraining.sample(hashes, count: 20, runID: 8) != first)
+        #expect(CandidateTraining.sample(hashes, count: 100, runID: 7) == Set(hashes))
+    }
+
     @Test func heldOutSliceIsStableByHash() {
         let hashes = (0..<1000).map { MailCheck.digest(of: Array("m\($0)".utf8)) }
         let held = hashes.filter { CandidateTraining.heldOut($0, percent: 20) }

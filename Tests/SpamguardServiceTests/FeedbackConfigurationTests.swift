@@ -31,6 +31,7 @@ struct FeedbackConfigurationTests {
             gate_confidence = 0.9
             holdout_percent = 25
             replay_ratio = 1
+            max_examples_per_run = 800
             """).feedback
         #expect(!feedback.enabled)
         #expect(feedback.directory == "/var/mail/feedback")
@@ -44,6 +45,18 @@ struct FeedbackConfigurationTests {
         #expect(feedback.gateConfidence == 0.9)
         #expect(feedback.holdoutPercent == 25)
         #expect(feedback.replayRatio == 1)
+        #expect(feedback.maxExamplesPerRun == 800)
+    }
+
+    @Test("max_examples_per_run: 0 is no bound, a bound below the minimum is refused with a clear message")
+    func maxExamplesPerRun() throws {
+        #expect(Configuration.Feedback().maxExamplesPerRun > 0, "bounded by default")
+        #expect(try parse("[feedback]\nmax_examples_per_run = 0").feedback.maxExamplesPerRun == 0)
+        #expect(try parse("[feedback]\nmax_examples_per_run = 50").feedback.maxExamplesPerRun == 50)
+        #expect(throws: ConfigurationError(file: "/etc/spamguard/spamguard.conf", key: "feedback.max_examples_per_run",
+                                           "must be 0 (no bound) or at least 50, found 10")) {
+            try parse("[feedback]\nmax_examples_per_run = 10")
+        }
     }
 
     @Test("bad values name the key")
@@ -55,6 +68,9 @@ struct FeedbackConfigurationTests {
             ("[feedback]\nholdout_percent = 95", "feedback.holdout_percent"),
             ("[feedback]\ngate_confidence = 1", "feedback.gate_confidence"),
             ("[feedback]\ngate_confidence = 0.4", "feedback.gate_confidence"),
+            ("[feedback]\nmax_examples_per_run = -1", "feedback.max_examples_per_run"),
+            ("[feedback]\nmax_examples_per_run = 49", "feedback.max_examples_per_run"),
+            ("[feedback]\nmax_examples_per_run = 1.5", "feedback.max_examples_per_run"),
             ("[feedback]\nidle = 5", "feedback.idle"),
         ] {
             #expect(throws: ConfigurationError.self) { try parse(toml) }
