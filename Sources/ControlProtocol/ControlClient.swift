@@ -141,7 +141,7 @@ public final class ControlClient {
     private func waitFor(_ events: Int16, deadline: ContinuousClock.Instant, timeout: Duration) throws(ControlClientError) {
         while true {
             let remaining = ContinuousClock.now.duration(to: deadline)
-            guard remaining > .zero else { throw .timedOut(seconds: Self.seconds(timeout)) }
+            guard remaining > .zero else { throw .timedOut(seconds: timeout.inSeconds) }
             let milliseconds = Int32(clamping: remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1)
             var entry = pollfd(fd: descriptor, events: events, revents: 0)
             let ready = poll(&entry, 1, milliseconds)
@@ -149,10 +149,6 @@ public final class ControlClient {
             if ready < 0 { throw .connectionLost(Self.errorText(errno)) }
             if ready > 0 { return }
         }
-    }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     private static func errorText(_ error: Int32) -> String {

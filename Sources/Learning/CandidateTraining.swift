@@ -165,10 +165,7 @@ public struct CandidateTraining: Sendable {
     private func train() throws -> Result {
         let clock = ContinuousClock()
         let started = clock.now
-        func seconds(since instant: ContinuousClock.Instant) -> Double {
-            let d = instant.duration(to: clock.now).components
-            return Double(d.seconds) + Double(d.attoseconds) / 1e18
-        }
+        func seconds(since instant: ContinuousClock.Instant) -> Double { instant.duration(to: clock.now).inSeconds }
         var timings = Timings()
         let baseURL = URL(fileURLWithPath: plan.base)
         let (parent, model, head) = try ClassifierBundle.load(URL(fileURLWithPath: plan.parent), base: baseURL)

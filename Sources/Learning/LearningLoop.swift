@@ -1,3 +1,4 @@
+import ControlProtocol
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -274,7 +275,7 @@ public final class LearningLoop: Service, Sendable {
                                               holdoutPercent: settings.holdoutPercent, replayRatio: settings.replayRatio,
                                               maxExamples: settings.maxExamples, cacheDirectory: settings.featureCache, output: output)
             let result = try await thread.run { try CandidateTraining(plan: plan, pace: pace, logger: logger).run() }
-            let seconds = Double(start.duration(to: clock.now).components.seconds) + Double(start.duration(to: clock.now).components.attoseconds) / 1e18
+            let seconds = start.duration(to: clock.now).inSeconds
             try await conclude(runID: runID, started: started, seconds: seconds, result: result, staged: output, parentBundle: parent)
             staging = nil
             failures.withLock { $0 = (0, .now) }

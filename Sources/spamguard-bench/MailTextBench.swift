@@ -1,4 +1,5 @@
 import ArgumentParser
+import ControlProtocol
 import Foundation
 import Glibc
 import MailText
@@ -41,7 +42,7 @@ struct MailTextBench: ParsableCommand {
         }
         let bytes = messages.reduce(0) { $0 + $1.count }
         let megabytes = Double(bytes) / 1e6
-        print("corpus: \(corpus): \(messages.count) messages, \(format(megabytes, 1)) MB, read in \(format(seconds(ContinuousClock.now - started), 2)) s")
+        print("corpus: \(corpus): \(messages.count) messages, \(format(megabytes, 1)) MB, read in \(format((ContinuousClock.now - started).inSeconds, 2)) s")
         guard !messages.isEmpty else { throw ExitCode.failure }
 
         let failures = check(messages) + unreadable
@@ -116,7 +117,7 @@ struct MailTextBench: ParsableCommand {
         for _ in 0..<rounds {
             let start = ContinuousClock.now
             sink &+= work()
-            times.append(seconds(ContinuousClock.now - start))
+            times.append((ContinuousClock.now - start).inSeconds)
         }
         if sink == 42 { print("") } // keeps `sink` alive
         return times.sorted()[rounds / 2]
@@ -125,10 +126,6 @@ struct MailTextBench: ParsableCommand {
     /// A problem with its particulars (quoted names) blanked, for counting by kind.
     private func kind(of problem: String) -> String {
         problem.replacing(/'[^']*'/, with: "'…'")
-    }
-
-    private func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
 
     private func format(_ value: Double, _ decimals: Int) -> String {

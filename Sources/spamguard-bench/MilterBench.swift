@@ -165,7 +165,7 @@ struct MilterBench: ParsableCommand {
         defer { daemon.stop() }
         let ready = ContinuousClock.now
         _ = try daemon.waitUntilReady()
-        print("milter: spamguard pid \(daemon.pid), ready in \(format(durationSeconds(ContinuousClock.now - ready), 1)) s; "
+        print("milter: spamguard pid \(daemon.pid), ready in \(format((ContinuousClock.now - ready).inSeconds, 1)) s; "
             + "max_batch \(maxBatch ?? defaults.maxBatch), max_wait_ms \(maxWaitMs ?? defaults.maxWaitMilliseconds); "
             + (messagesPerSession == 1 ? "a new milter connection for each message" : "\(messagesPerSession) messages per milter connection"))
 
@@ -260,7 +260,7 @@ final class EngineReference {
         let count = min(mail.count, 1024)
         let start = clock.now
         let tokens = mail.prefix(count).map { Self.daemonTokens($0, classifier: served, maxBodyBytes: maxBody) }
-        prepareSeconds = durationSeconds(start.duration(to: clock.now))
+        prepareSeconds = start.duration(to: clock.now).inSeconds
         preparedCount = count
         let counts = tokens.map(\.count), limit = served.tokenLimit
         tokenCounts = counts
@@ -283,8 +283,8 @@ final class EngineReference {
         repeat {
             _ = try classifier.spamProbabilities(batch(size))
             passes += 1
-        } while durationSeconds(start.duration(to: clock.now)) < seconds || passes < 2
-        let elapsed = durationSeconds(start.duration(to: clock.now))
+        } while start.duration(to: clock.now).inSeconds < seconds || passes < 2
+        let elapsed = start.duration(to: clock.now).inSeconds
         return Row(batch: size, rate: Double(passes * size) / elapsed, secondsPerBatch: elapsed / Double(passes),
                    cores: (processCPUSeconds() - cpu) / elapsed, load: loadAverage())
     }
@@ -422,7 +422,7 @@ final class LoadDriver: @unchecked Sendable {
             thread.start()
         }
         group.wait()
-        let elapsed = durationSeconds(start.duration(to: clock.now))
+        let elapsed = start.duration(to: clock.now).inSeconds
         if let failure = level.failure { throw failure }
         return LevelResult(latencies: level.latencies.sorted(), dialogues: level.dialogues.sorted(), seconds: elapsed,
                            clientCores: (processCPUSeconds() - cpuBefore) / elapsed)
@@ -452,14 +452,14 @@ final class LoadDriver: @unchecked Sendable {
             } catch {
                 throw MilterClientError("\(origin): \(error)")
             }
-            let milliseconds = durationSeconds(start.duration(to: clock.now)) * 1000
-            let dialogue = connection!.endOfMessageSent.map { durationSeconds(start.duration(to: $0)) * 1000 } ?? milliseconds
+            let milliseconds = start.duration(to: clock.now).inSeconds * 1000
+            let dialogue = connection!.endOfMessageSent.map { start.duration(to: $0).inSeconds * 1000 } ?? milliseconds
             latencies.append(milliseconds)
             dialogues.append(dialogue)
             if let limit = traceSlowerThan, milliseconds > limit {
                 let verdict = milliseconds - dialogue
                 print("slow: queue_id \(queueID) took " + String(format: "%.0f ms (%.0f ms of it after end-of-message), started %.3f s into the run, connection %d",
-                             milliseconds, verdict, durationSeconds(runStart.duration(to: start)), client))
+                             milliseconds, verdict, runStart.duration(to: start).inSeconds, client))
             }
             guard reply.final == UInt8(ascii: "c") || reply.final == UInt8(ascii: "a"),
                   let status = reply.header("X-Spam-Status"), status.contains("score=") else {
@@ -476,9 +476,6 @@ final class LoadDriver: @unchecked Sendable {
     }
 }
 
-func durationSeconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
-}
 
 private func format(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
 

@@ -1,3 +1,5 @@
+import ControlProtocol
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -24,7 +26,7 @@ public struct ProcessFacts: Sendable {
 
     public var uptime: Duration { startedInstant.duration(to: .now) }
 
-    public var uptimeSeconds: Double { Self.seconds(uptime) }
+    public var uptimeSeconds: Double { uptime.inSeconds }
 
     /// Resident set size in bytes (`/proc/self/statm`), 0 if unreadable.
     public static func residentMemoryBytes() -> Int {
@@ -32,9 +34,5 @@ public struct ProcessFacts: Sendable {
         let fields = text.split(separator: " ")
         guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
