@@ -198,11 +198,10 @@ public struct CandidateTraining: Sendable {
         }
         // All new feedback; older feedback and the replay within `maxExamples`, sampled by run id.
         let newFeedback = candidates.filter { $0.0.isNew }
-        var older = candidates.filter { !$0.0.isNew }
+        let older = candidates.filter { !$0.0.isNew }
         let budget = Budget(newFeedback: newFeedback.count, oldFeedback: older.count, replayAvailable: replay.examples.count,
                             ratio: plan.replayRatio, cap: plan.maxExamples)
         let keptOlder = Self.sample(older.map(\.0.hash), count: budget.oldFeedback, runID: plan.runID)
-        older = older.filter { keptOlder.contains($0.0.hash) }
         let trainFeedback = candidates.filter { $0.0.isNew || keptOlder.contains($0.0.hash) }
         let wanted = budget.replay
         if wanted < replay.examples.count {
@@ -235,7 +234,7 @@ public struct CandidateTraining: Sendable {
         timings.preparation = seconds(since: started)
         logger.notice("""
             learning: run \(plan.runID) finetuning \(parent.version): \(trainSet.count) examples (\(trainFeedback.count) feedback: \
-            \(newFeedback.count) new, \(older.count) older\(plan.maxExamples.map { ", at most \($0) examples" } ?? ""); \
+            \(newFeedback.count) new, \(keptOlder.count) older\(plan.maxExamples.map { ", at most \($0) examples" } ?? ""); \
             \(replay.examples.count) replayed), judged on \(heldOutSet.count) held out (\(heldOut.count) feedback) and \
             \(feedbackSet.count) new feedback; \(settings.epochs) epochs, lr \(settings.optimizer.learningRate)
             """)
