@@ -76,17 +76,40 @@ public final class ClassifierNetwork {
     /// Offset in the model's parameters of the first trained value; gradients[i] belongs to parameters[trainableOffset + i].
     public let trainableOffset: Int
     public let gradients: UnsafeMutableBufferPointer<Float>
+    /// The linear bag head beside the GPT head (see TokenBag.swift), nil when the classifier has none: its
+    /// weights V [K,D] (empty without a bag) and their gradients.
+    public let bag: TokenBag?
+    public let bagWeights: UnsafeMutableBufferPointer<Float>
+    public let bagGradients: UnsafeMutableBufferPointer<Float>
+    /// How the two heads learn (irrelevant without a bag).
+    public let bagObjective: BagObjective
 
     private let work = GrowableBuffer()
     private let windowWork = GrowableBuffer()
     private var windowArgmax: [Int32] = []
     private var tokenScratch: [Int32] = []
 
+    /// - Parameters:
+    ///   - head: the GPT head's values (weight [K,C] then bias [K]); nil = PyTorch's random initialisation.
+    ///   - bag: a bag head beside the GPT head; `bagWeights` its values [K,D], nil = zeros (no effect until trained).
     public init(model: GPTModel, scope: TrainableScope, head initial: [Float]? = nil, seed: UInt64 = 0,
-                windowPooling: WindowPooling = .mean) {
+                windowPooling: WindowPooling = .mean, bag: TokenBag? = nil, bagWeights initialBag: [Float]? = nil,
+                bagObjective: BagObjective = .joint) {
         self.model = model
         self.scope = scope
         self.windowPooling = windowPooling
+        self.bag = bag
+        self.bagObjective = bagObjective
+        let bagCount = bag.map { $0.buckets * Self.classes } ?? 0
+        bagWeights = .allocate(capacity: bagCount)
+        if let initialBag {
+            precondition(initialBag.count == bagCount, "bag head has \(initialBag.count) values, expected \(bagCount)")
+            _ = bagWeights.initialize(from: initialBag)
+        } else {
+            bagWeights.initialize(repeating: 0)
+        }
+        bagGradients = .allocate(capacity: bagCount)
+        bagGradients.initialize(repeating: 0)
         let L = model.config.layers, C = model.config.channels, K = Self.classes
         firstBlock = scope.firstTrainableBlock(layers: L)
         head = .allocate(capacity: K * C + K)
@@ -110,11 +133,12 @@ public final class ClassifierNetwork {
         gradients.initialize(repeating: 0)
     }
 
-    deinit { head.deallocate(); headGradients.deallocate(); gradients.deallocate() }
+    deinit { head.deallocate(); headGradients.deallocate(); gradients.deallocate(); bagWeights.deallocate(); bagGradients.deallocate() }
 
     public func zeroGradients() {
         headGradients.update(repeating: 0)
         gradients.update(repeating: 0)
+        bagGradients.update(repeating: 0)
     }
 
     /// The head's parameters as an array (for saving).
@@ -140,18 +164,23 @@ public final class ClassifierNetwork {
 
     // MARK: forward / backward
 
-    /// Class probabilities [B][K] for a batch (inference: no activations kept, no gradients).
-    /// - Parameter windows: how many consecutive sequences of `input` make each example (nil: one each).
-    public func probabilities(_ input: ClassifierInput, windows: [Int]? = nil) throws -> [[Float]] {
-        try run(input, windows: windows, labels: nil, weights: nil).probabilities
+    /// Class probabilities [B][K] for a batch (inference: no activations kept, no gradients): the softmax of the
+    /// GPT head's logits plus, with a bag head, the bag's.
+    /// - Parameters:
+    ///   - windows: how many consecutive sequences of `input` make each example (nil: one each).
+    ///   - bags: each example's bag features; required exactly when the network has a bag head.
+    public func probabilities(_ input: ClassifierInput, windows: [Int]? = nil, bags: [TokenBagFeatures]? = nil) throws -> [[Float]] {
+        try run(input, windows: windows, bags: bags, labels: nil, weights: nil).probabilities
     }
 
     /// One training step's forward and backward: accumulates gradients of the weighted mean cross-entropy
-    /// Σ w_b·CE_b / Σ w_b into `gradients`/`headGradients`, returns the loss and the probabilities.
+    /// Σ w_b·CE_b / Σ w_b into `gradients`/`headGradients`/`bagGradients`, returns the loss and the probabilities.
+    /// With a bag head and `.separate`, CE_b is the sum of each head's own cross-entropy (see `BagObjective`).
     /// - Parameter windows: how many consecutive sequences of `input` make each example (nil: one each).
-    public func forwardBackward(_ input: ClassifierInput, labels: [Int], weights: [Float]? = nil, windows: [Int]? = nil) throws -> (loss: Float, probabilities: [[Float]]) {
+    public func forwardBackward(_ input: ClassifierInput, labels: [Int], weights: [Float]? = nil, windows: [Int]? = nil,
+                                bags: [TokenBagFeatures]? = nil) throws -> (loss: Float, probabilities: [[Float]]) {
         let w = weights ?? [Float](repeating: 1, count: labels.count)
-        let r = try run(input, windows: windows, labels: labels, weights: w)
+        let r = try run(input, windows: windows, bags: bags, labels: labels, weights: w)
         return (r.loss, r.probabilities)
     }
 
@@ -254,8 +283,9 @@ public final class ClassifierNetwork {
         return (batch, ws, ws.lnf)
     }
 
-    private func run(_ input: ClassifierInput, windows: [Int]?, labels: [Int]?, weights: [Float]?) throws -> (loss: Float, probabilities: [[Float]]) {
+    private func run(_ input: ClassifierInput, windows: [Int]?, bags: [TokenBagFeatures]?, labels: [Int]?, weights: [Float]?) throws -> (loss: Float, probabilities: [[Float]]) {
         let c = model.config, C = c.channels, K = Self.classes, t = model.tensors
+        precondition((bag == nil) == (bags == nil), "bag features are given exactly when the classifier has a bag head")
         let (batch, ws, pooledWindows) = try bodyForward(input, training: labels != nil)
         // Windows → examples: pooledWindows[NW,C] → pooled[B,C] (the same buffer when each example is one window).
         let NW = batch.lengths.count
@@ -273,32 +303,47 @@ public final class ClassifierNetwork {
             }
         }
 
-        // Head: logits[B,K] = pooled[B,C] · Wᵀ + bias, then softmax.
+        // Heads: logits[B,K] = pooled[B,C] · Wᵀ + bias; with a bag head, bagLogits[B,K] = bags · Vᵀ.
+        // The classifier's probabilities are softmax(logits + bagLogits).
         let W = UnsafePointer(head.baseAddress!), bias = W + K * C
-        let probs: [[Float]] = (0..<B).map { b in
-            let logits = (0..<K).map { k in vdot(W + k * C, pooled + b * C, C) + bias[k] }
-            let m = logits.max()!
-            let e = logits.map { Foundation.exp($0 - m) }
-            let sum = e.reduce(0, +)
-            return e.map { $0 / sum }
+        var logits = [Float](repeating: 0, count: B * K)
+        for b in 0..<B { for k in 0..<K { logits[b * K + k] = vdot(W + k * C, pooled + b * C, C) + bias[k] } }
+        var bagLogits = [Float](repeating: 0, count: bags == nil ? 0 : B * K)
+        if let bags {
+            precondition(bags.count == B, "\(bags.count) bags for \(B) examples")
+            bagLogits.withUnsafeMutableBufferPointer { tokenBagForward($0.baseAddress!, bagWeights.baseAddress!, bags, D: bag!.buckets, K: K) }
         }
+        let probs: [[Float]] = (0..<B).map { b in softmax((0..<K).map { k in logits[b * K + k] + (bags == nil ? 0 : bagLogits[b * K + k]) }) }
         guard let labels, let weights else { return (0, probs) }
 
-        // Loss Σ w_b·CE_b / Σ w_b and the head's backward: dlogits = w_b·(p − onehot)/Σw.
+        // Loss Σ w_b·CE_b / Σ w_b and the heads' backward: dlogits = w_b·(p − onehot)/Σw, where p is the
+        // combined softmax (`.joint`, or no bag) or each head's own (`.separate`, CE_b the sum of both heads').
         let totalWeight = weights.reduce(0, +)
+        let separate = bags != nil && bagObjective == .separate
         var loss: Float = 0
         let dW = headGradients.baseAddress!, dbias = dW + K * C
         var dlnf = [Float](repeating: 0, count: B * C)
+        var dBagLogits = [Float](repeating: 0, count: bagLogits.count)
         for b in 0..<B {
-            loss -= weights[b] * Foundation.log(max(probs[b][labels[b]], 1e-30)) / totalWeight
+            let headP = separate ? softmax(Array(logits[(b * K)..<(b * K + K)])) : probs[b]
+            loss -= weights[b] * Foundation.log(max(headP[labels[b]], 1e-30)) / totalWeight
             for k in 0..<K {
-                let dlogit = weights[b] * (probs[b][k] - (k == labels[b] ? 1 : 0)) / totalWeight
+                let dlogit = weights[b] * (headP[k] - (k == labels[b] ? 1 : 0)) / totalWeight
                 for ch in 0..<C {
                     dW[k * C + ch] += dlogit * pooled[b * C + ch]
                     dlnf[b * C + ch] += dlogit * W[k * C + ch]
                 }
                 dbias[k] += dlogit
+                if bags != nil && !separate { dBagLogits[b * K + k] = dlogit }
             }
+            if separate {
+                let bagP = softmax(Array(bagLogits[(b * K)..<(b * K + K)]))
+                loss -= weights[b] * Foundation.log(max(bagP[labels[b]], 1e-30)) / totalWeight
+                for k in 0..<K { dBagLogits[b * K + k] = weights[b] * (bagP[k] - (k == labels[b] ? 1 : 0)) / totalWeight }
+            }
+        }
+        if let bags {
+            dBagLogits.withUnsafeBufferPointer { tokenBagBackward(bagGradients.baseAddress!, $0.baseAddress!, bags, D: bag!.buckets, K: K) }
         }
         if scope == .headOnly { return (loss, probs) }
 
@@ -332,4 +377,20 @@ public final class ClassifierNetwork {
         }
         return (loss, probs)
     }
+}
+
+/// How a bag head learns beside the GPT head.
+public enum BagObjective: String, Sendable, Codable, CaseIterable {
+    /// Each head minimises its own cross-entropy (two classifiers trained side by side, their logits summed).
+    case separate
+    /// Both minimise the cross-entropy of the summed logits (one classifier; the faster-learning bag leaves the
+    /// body less to learn).
+    case joint
+}
+
+private func softmax(_ logits: [Float]) -> [Float] {
+    let m = logits.max()!
+    let e = logits.map { Foundation.exp($0 - m) }
+    let sum = e.reduce(0, +)
+    return e.map { $0 / sum }
 }

@@ -168,7 +168,7 @@ public struct CandidateTraining: Sendable {
         func seconds(since instant: ContinuousClock.Instant) -> Double { instant.duration(to: clock.now).inSeconds }
         var timings = Timings()
         let baseURL = URL(fileURLWithPath: plan.base)
-        let (parent, model, head) = try ClassifierBundle.load(URL(fileURLWithPath: plan.parent), base: baseURL)
+        let (parent, model, head, bag) = try ClassifierBundle.load(URL(fileURLWithPath: plan.parent), base: baseURL)
         let tokenizer = try GPT2Tokenizer.load(directory: baseURL)
         try pace.checkpoint()
 
@@ -210,7 +210,7 @@ public struct CandidateTraining: Sendable {
         }
         try pace.checkpoint()
 
-        let maxTokens = parent.tokenWindows.tokenLimit   // every window's tokens
+        let maxTokens = parent.tokenLimit   // every window's tokens, and the bag's
         func tokenized(_ examples: [Example]) throws -> LabeledSequences {
             var sequences: [[Int32]] = []
             sequences.reserveCapacity(examples.count)
@@ -231,6 +231,7 @@ public struct CandidateTraining: Sendable {
         settings.maxTokens = parent.maxTokens
         settings.windows = parent.windows
         settings.windowPooling = parent.windowPooling
+        settings.bag = parent.bag
         timings.preparation = seconds(since: started)
         logger.notice("""
             learning: run \(plan.runID) finetuning \(parent.version): \(trainSet.count) examples (\(trainFeedback.count) feedback: \
@@ -238,7 +239,7 @@ public struct CandidateTraining: Sendable {
             \(replay.examples.count) replayed), judged on \(heldOutSet.count) held out (\(heldOut.count) feedback) and \
             \(feedbackSet.count) new feedback; \(settings.epochs) epochs, lr \(settings.optimizer.learningRate)
             """)
-        let trainer = Trainer(model: model, settings: settings, baseHash: parent.base.sha256, padToken: parent.padToken, head: head,
+        let trainer = Trainer(model: model, settings: settings, baseHash: parent.base.sha256, padToken: parent.padToken, head: head, bag: bag,
                               cacheDirectory: plan.cacheDirectory.map { URL(fileURLWithPath: $0) },
                               memoryBudget: Self.featureMemoryBudget) { [logger, runID = plan.runID] event in
             if case .evaluation(let epoch, let step, let trainLoss, let validationLoss, let trainAccuracy, let validationAccuracy, _) = event {

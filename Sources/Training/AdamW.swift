@@ -19,6 +19,7 @@ public final class AdamW {
         let gradients: UnsafePointer<Float>
         let m, v: UnsafeMutablePointer<Float>
         let count: Int
+        let learningRateScale: Float
     }
 
     public var hyper: Hyperparameters
@@ -29,11 +30,14 @@ public final class AdamW {
 
     deinit { for g in groups { g.m.deallocate(); g.v.deallocate() } }
 
-    public func addGroup(values: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>) {
+    /// - Parameter learningRateScale: this group's learning rate relative to the one `update` is given (a linear
+    ///   head on sparse features learns at a far higher rate than the body).
+    public func addGroup(values: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>, learningRateScale: Float = 1) {
         precondition(values.count == gradients.count)
         let m = UnsafeMutablePointer<Float>.allocate(capacity: values.count), v = UnsafeMutablePointer<Float>.allocate(capacity: values.count)
         m.initialize(repeating: 0, count: values.count); v.initialize(repeating: 0, count: values.count)
-        groups.append(Group(values: values.baseAddress!, gradients: UnsafePointer(gradients.baseAddress!), m: m, v: v, count: values.count))
+        groups.append(Group(values: values.baseAddress!, gradients: UnsafePointer(gradients.baseAddress!), m: m, v: v, count: values.count,
+                            learningRateScale: learningRateScale))
     }
 
     /// One update with learning rate `lr` (a schedule may vary it per step), split across cores, each range
@@ -42,8 +46,9 @@ public final class AdamW {
         step += 1
         let b1 = hyper.beta1, b2 = hyper.beta2, eps = hyper.epsilon, wd = hyper.weightDecay
         let c1 = 1 - Float(pow(Double(b1), Double(step))), c2 = 1 - Float(pow(Double(b2), Double(step)))
-        let stepSize = lr / c1, vScale = 1 / c2
+        let vScale = 1 / c2
         for g in groups {
+            let groupRate = lr * g.learningRateScale, stepSize = groupRate / c1
             // Split across cores unless the caller keeps its kernels on its own thread (the learning loop's
             // low-priority finetuning: Dispatch's workers would run this at normal priority beside the mail).
             let threads = g.count >= 1 << 16 ? BLASSetup.kernelThreads : 1
@@ -52,7 +57,7 @@ public final class AdamW {
             DispatchQueue.concurrentPerform(iterations: threads) { t in
                 let lo = min(g.count, t * per), hi = min(g.count, lo + per)
                 kernels.adamwUpdate(values: g.values + lo, gradients: g.gradients + lo, m: g.m + lo, v: g.v + lo, count: hi - lo,
-                                    beta1: b1, beta2: b2, epsilon: eps, stepSize: stepSize, vScale: vScale, decay: lr * wd)
+                                    beta1: b1, beta2: b2, epsilon: eps, stepSize: stepSize, vScale: vScale, decay: groupRate * wd)
             }
         }
     }

@@ -45,6 +45,9 @@ public struct ClassifierManifest: Sendable, Codable {
     /// `TokenWindows`); bundles from before windows read one.
     public var windows = 1
     public var windowPooling: WindowPooling = .mean
+    /// The bag head beside the GPT head, if the classifier has one (its weights are the tensor `out_head.bag`);
+    /// a new manifest takes it from its training settings.
+    public var bag: TokenBag?
     public var padToken: Int32
     public var extraction: ExtractionOptions
     public var labels = ["ham", "spam"]
@@ -60,13 +63,16 @@ public struct ClassifierManifest: Sendable, Codable {
                 windows: Int = 1, windowPooling: WindowPooling = .mean) {
         self.version = version; self.created = created; self.base = base; self.trainable = trainable; self.pooling = pooling
         self.maxTokens = maxTokens; self.padToken = padToken; self.extraction = extraction; self.metrics = metrics; self.training = training
-        self.windows = windows; self.windowPooling = windowPooling
+        self.windows = windows; self.windowPooling = windowPooling; bag = training.settings.bag
     }
 
     /// How this classifier cuts a message's tokens into the windows it reads.
     public var tokenWindows: TokenWindows {
         TokenWindows(length: maxTokens, count: windows, padToken: padToken, pooling: pooling)
     }
+
+    /// The most tokens of a message the classifier reads, through its windows or its bag: tokenize this many.
+    public var tokenLimit: Int { max(tokenWindows.tokenLimit, bag?.tokens ?? 0) }
 
     // Decoded field by field so that bundles written before `windows` existed still load (one window, mean).
     public init(from decoder: Decoder) throws {
@@ -81,6 +87,7 @@ public struct ClassifierManifest: Sendable, Codable {
         maxTokens = try c.decode(Int.self, forKey: .maxTokens)
         windows = try c.decodeIfPresent(Int.self, forKey: .windows) ?? 1
         windowPooling = try c.decodeIfPresent(WindowPooling.self, forKey: .windowPooling) ?? .mean
+        bag = try c.decodeIfPresent(TokenBag.self, forKey: .bag)
         padToken = try c.decode(Int32.self, forKey: .padToken)
         extraction = try c.decode(ExtractionOptions.self, forKey: .extraction)
         labels = try c.decode([String].self, forKey: .labels)
@@ -135,6 +142,10 @@ public enum ClassifierBundle {
         let C = model.config.channels, K = ClassifierNetwork.classes
         tensors.append(.init(name: "out_head.weight", shape: [K, C], values: UnsafeBufferPointer(start: network.head.baseAddress!, count: K * C)))
         tensors.append(.init(name: "out_head.bias", shape: [K], values: UnsafeBufferPointer(start: network.head.baseAddress! + K * C, count: K)))
+        if let bag = network.bag {
+            precondition(manifest.bag == bag, "the manifest must describe the network's bag head")
+            tensors.append(.init(name: "out_head.bag", shape: [K, bag.buckets], values: UnsafeBufferPointer(network.bagWeights)))
+        }
         let data = try SafeTensorsWriter.data(tensors, metadata: ["format": "spamguard-classifier"])
         var m = manifest
         let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
@@ -177,8 +188,9 @@ public enum ClassifierBundle {
     }
 
     /// Loads the base model, checks it is the one the bundle was trained on, and applies the bundle's tensors.
-    /// Returns the model and the head. `base` nil: the base path recorded in the manifest.
-    public static func load(_ directory: URL, base: URL? = nil) throws -> (ClassifierManifest, GPTModel, [Float]) {
+    /// Returns the model, the head and the bag head's weights (nil without one). `base` nil: the base path
+    /// recorded in the manifest.
+    public static func load(_ directory: URL, base: URL? = nil) throws -> (ClassifierManifest, GPTModel, [Float], [Float]?) {
         let manifest = try readManifest(directory)
         let baseURL = base ?? URL(fileURLWithPath: manifest.base.path)
         let hash = try sha256(file: baseURL.appendingPathComponent("model.safetensors"))
@@ -199,6 +211,7 @@ public enum ClassifierBundle {
         }
         let C = model.config.channels, K = ClassifierNetwork.classes
         let head = try file.floats("out_head.weight", shape: [K, C]) + file.floats("out_head.bias", shape: [K])
-        return (manifest, model, head)
+        let bag = try manifest.bag.map { try file.floats("out_head.bag", shape: [K, $0.buckets]) }
+        return (manifest, model, head, bag)
     }
 }

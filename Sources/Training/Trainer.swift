@@ -62,6 +62,7 @@ public final class Trainer {
     private let events: (TrainingEvent) -> Void
     private var windows: [[Int32]] = []          // the windows of every example of every split, prepared (truncated / padded)
     private var exampleWindows: [Range<Int>] = []  // example i's windows: windows[exampleWindows[i]]
+    private var exampleBags: [TokenBagFeatures] = []  // example i's bag features (with a bag head)
     private let startsFromClassifier: Bool
 
     /// Called before every optimizer step and every batch of features or predictions. A background trainer blocks
@@ -70,16 +71,18 @@ public final class Trainer {
 
     /// - Parameters:
     ///   - head: start from an existing classifier's head (the learning loop); nil = a fresh random head.
+    ///   - bag: with `settings.bag`, start from an existing classifier's bag head; nil = zeros.
     ///   - baseHash: SHA-256 of the base weights, keying the feature cache.
     ///   - cacheFrozenPrefix: false runs the frozen blocks in every step (as a plain implementation does), to measure the cache.
     public init(model: GPTModel, settings: TrainingSettings, baseHash: String, padToken: Int32, head: [Float]? = nil,
-                cacheDirectory: URL? = nil, memoryBudget: Int = 4 << 30, cacheFrozenPrefix: Bool = true,
+                bag: [Float]? = nil, cacheDirectory: URL? = nil, memoryBudget: Int = 4 << 30, cacheFrozenPrefix: Bool = true,
                 events: @escaping (TrainingEvent) -> Void = { _ in }) {
         self.settings = settings
         self.padToken = padToken
         self.events = events
         startsFromClassifier = head != nil
-        network = ClassifierNetwork(model: model, scope: settings.scope, head: head, seed: settings.seed, windowPooling: settings.windowPooling)
+        network = ClassifierNetwork(model: model, scope: settings.scope, head: head, seed: settings.seed, windowPooling: settings.windowPooling,
+                                    bag: settings.bag, bagWeights: bag, bagObjective: settings.bagObjective)
         let frozen = settings.scope.firstTrainableBlock(layers: model.config.layers)
         store = settings.scope == .all || !cacheFrozenPrefix ? nil
             : FeatureStore(baseHash: baseHash, frozenDepth: "\(frozen)/\(settings.scope)", directory: cacheDirectory, memoryBudget: memoryBudget)
@@ -118,6 +121,8 @@ public final class Trainer {
         let trainIdx = Array(0..<train.count), valIdx = Array(train.count..<(train.count + validation.count))
         let testIdx = Array((train.count + validation.count)..<exampleWindows.count)
         let labels = splits.flatMap(\.labels)
+        // The bag reads each message's own tokens, beyond the windows when it reaches further.
+        exampleBags = settings.bag.map { bag in splits.flatMap(\.sequences).map { bag.features($0) } } ?? []
 
         let featureStart = Date()
         if let store {
@@ -139,6 +144,10 @@ public final class Trainer {
             optimizer.addGroup(values: UnsafeMutableBufferPointer(rebasing: model.parameters[network.trainableOffset...]), gradients: network.gradients)
         }
         optimizer.addGroup(values: network.head, gradients: network.headGradients)
+        if !network.bagWeights.isEmpty {
+            optimizer.addGroup(values: network.bagWeights, gradients: network.bagGradients,
+                               learningRateScale: settings.bagLearningRate / settings.optimizer.learningRate)
+        }
 
         func scored(_ idx: [Int]) throws -> (metrics: Metrics, probabilities: [Float]) {
             let (p, loss) = try predict(idx, labels: labels)
@@ -163,7 +172,7 @@ public final class Trainer {
                 let y = batch.map { labels[$0] }
                 try checkpoint()
                 network.zeroGradients()
-                let (loss, _) = try withInput(batch) { try network.forwardBackward($0, labels: y, weights: y.map { classWeights[$0] }, windows: $1) }
+                let (loss, _) = try withInput(batch) { try network.forwardBackward($0, labels: y, weights: y.map { classWeights[$0] }, windows: $1, bags: $2) }
                 optimizer.update(learningRate: learningRate(step: step, total: totalSteps))
                 step += 1
                 examples += batch.count
@@ -237,29 +246,35 @@ public final class Trainer {
         for b in stride(from: 0, to: idx.count, by: 16) {
             let batch = Array(idx[b..<min(b + 16, idx.count)])
             try checkpoint()
-            out += try withInput(batch) { try network.probabilities($0, windows: $1) }.map { $0[1] }
+            out += try withInput(batch) { try network.probabilities($0, windows: $1, bags: $2) }.map { $0[1] }
         }
         return (out, crossEntropy(out, idx.map { labels[$0] }))
     }
 
     /// Calls `body` with the input of the examples `batch` (their windows, from the feature cache when there is
-    /// one) and how many windows each has.
-    private func withInput<R>(_ batch: [Int], _ body: (ClassifierInput, [Int]) throws -> R) throws -> R {
+    /// one), how many windows each has, and their bag features (nil without a bag head).
+    private func withInput<R>(_ batch: [Int], _ body: (ClassifierInput, [Int], [TokenBagFeatures]?) throws -> R) throws -> R {
         let rows = batch.flatMap { exampleWindows[$0] }, groups = batch.map { exampleWindows[$0].count }
-        guard let store else { return try body(.tokens(rows.map { windows[$0] }), groups) }
+        let bags = settings.bag == nil ? nil : batch.map { exampleBags[$0] }
+        guard let store else { return try body(.tokens(rows.map { windows[$0] }), groups, bags) }
         return try store.withFeatures(rows) { ptrs in
-            settings.scope == .headOnly ? try body(.pooled(ptrs), groups)
-                                        : try body(.residuals(ptrs, lengths: rows.map { windows[$0].count }), groups)
+            settings.scope == .headOnly ? try body(.pooled(ptrs), groups, bags)
+                                        : try body(.residuals(ptrs, lengths: rows.map { windows[$0].count }), groups, bags)
         }
     }
 
-    private func snapshot() -> [Float] { Array(network.model.parameters[network.trainableOffset...]) + network.headValues }
+    private func snapshot() -> [Float] {
+        Array(network.model.parameters[network.trainableOffset...]) + network.headValues + Array(network.bagWeights)
+    }
 
     private func restore(_ s: [Float]) {
-        let bodyCount = network.model.parameters.count - network.trainableOffset
+        let bodyCount = network.model.parameters.count - network.trainableOffset, headCount = network.head.count
         s.withUnsafeBufferPointer { src in
             (network.model.parameters.baseAddress! + network.trainableOffset).update(from: src.baseAddress!, count: bodyCount)
-            network.head.baseAddress!.update(from: src.baseAddress! + bodyCount, count: network.head.count)
+            network.head.baseAddress!.update(from: src.baseAddress! + bodyCount, count: headCount)
+            if !network.bagWeights.isEmpty {
+                network.bagWeights.baseAddress!.update(from: src.baseAddress! + bodyCount + headCount, count: network.bagWeights.count)
+            }
         }
     }
 }

@@ -48,6 +48,12 @@ public struct TrainingSettings: Sendable, Codable, Hashable {
     public var evalBatches = 5
     /// Keep the parameters with the lowest validation loss seen at any evaluation.
     public var keepBest = true
+    /// A linear bag-of-tokens head beside the GPT head, on the first 4096 tokens (see `TokenBag`); nil = the GPT
+    /// head alone (the book's).
+    public var bag: TokenBag? = TokenBag()
+    /// The bag head's AdamW learning rate (its features are sparse and it starts from zero: far above the body's).
+    public var bagLearningRate: Float = 1e-2
+    public var bagObjective: BagObjective = .joint
 
     public init() {}
 
@@ -65,6 +71,7 @@ public struct TrainingSettings: Sendable, Codable, Hashable {
         s.evalEvery = 50
         s.evalBatches = 5
         s.keepBest = false
+        s.bag = nil
         return s
     }
 }
@@ -88,5 +95,8 @@ extension TrainingSettings {
         evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? d.evalEvery
         evalBatches = try c.decodeIfPresent(Int.self, forKey: .evalBatches) ?? d.evalBatches
         keepBest = try c.decodeIfPresent(Bool.self, forKey: .keepBest) ?? d.keepBest
+        bag = try c.decodeIfPresent(TokenBag.self, forKey: .bag)
+        bagLearningRate = try c.decodeIfPresent(Float.self, forKey: .bagLearningRate) ?? d.bagLearningRate
+        bagObjective = try c.decodeIfPresent(BagObjective.self, forKey: .bagObjective) ?? d.bagObjective
     }
 }

@@ -50,7 +50,7 @@ struct BenchClassifier {
             padToken: tokenizer.endOfText, extraction: ExtractionOptions(headers: .all), metrics: [:],
             training: .init(settings: settings, sources: [:], summary: [:], seconds: 0, steps: 0, parentVersion: nil))
         let bundle = directory.appendingPathComponent("classifier-\(shape.rawValue)")
-        let network = ClassifierNetwork(model: gpt, scope: settings.scope, seed: 7)
+        let network = ClassifierNetwork(model: gpt, scope: settings.scope, seed: 7, bag: settings.bag)
         let written = try ClassifierBundle.write(network, manifest: manifest, to: bundle)
         return BenchClassifier(name: name, base: base, bundle: bundle, config: gpt.config, manifest: written)
     }

@@ -58,6 +58,11 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Evaluate and print a progress line every N steps.") var evalEvery: Int?
     @Option(help: ArgumentHelp("Headers put before the text: all (the default), none, or a list like from,reply-to (see `spamguardctl text --help`).", valueName: "LIST"))
     var headers: String?
+    @Option(help: ArgumentHelp("Tokens of each message read by the bag head, a linear head on the message's token ids and token pairs beside the GPT head; 0 = no bag head (the book's).", valueName: "N"))
+    var bagTokens: Int?
+    @Option(help: ArgumentHelp("The bag head's learning rate.", valueName: "X")) var bagLr: Float?
+    @Option(help: ArgumentHelp("How the bag head learns: separate (each head its own loss, logits summed) or joint (one loss on the summed logits).", valueName: "separate|joint"))
+    var bagObjective: BagObjective?
     @Option(help: ArgumentHelp("Frozen-prefix cache directory.", valueName: "DIR")) var cacheDir: String?
     @Flag(help: "Do not persist the frozen-prefix cache.") var noCache = false
     @Flag(help: "Run the frozen blocks in every step instead of caching their output (slower; for measuring the cache).")
@@ -81,6 +86,12 @@ struct TrainCommand: ParsableCommand {
         if let schedule { s.schedule = schedule }
         if let seed { s.seed = seed }
         if let evalEvery { s.evalEvery = evalEvery }
+        if let bagTokens {
+            guard bagTokens >= 0 else { throw ValidationError("--bag-tokens must be 0 (no bag head) or positive") }
+            s.bag = bagTokens == 0 ? nil : TokenBag(tokens: bagTokens)
+        }
+        if let bagLr { s.bagLearningRate = bagLr }
+        if let bagObjective { s.bagObjective = bagObjective }
         guard s.epochs > 0, s.batchSize > 0, s.evalEvery > 0, s.windows > 0, (s.maxTokens ?? 1) > 0 else {
             throw ValidationError("--epochs, --batch-size, --eval-every, --windows and --max-tokens must be positive")
         }
@@ -112,8 +123,9 @@ struct TrainCommand: ParsableCommand {
             if loaded.skipped.count > 20 { warn("… and \(loaded.skipped.count - 20) more skipped") }
             say("\(split): \(loaded.examples.count) examples (\(loaded.spamCount) spam, \(loaded.hamCount) ham)\(loaded.skipped.isEmpty ? "" : ", \(loaded.skipped.count) skipped") from \(source)")
         }
-        // Tokens per window × windows: as much of each message as the classifier can read.
-        let limit = (settings.maxTokens.map { min($0, model.config.maxPositions) } ?? model.config.maxPositions) * settings.windows
+        // Tokens per window × windows, or the bag's reach: as much of each message as the classifier can read.
+        let windowLimit = (settings.maxTokens.map { min($0, model.config.maxPositions) } ?? model.config.maxPositions) * settings.windows
+        let limit = max(windowLimit, settings.bag?.tokens ?? 0)
         func tokenize(_ d: LoadedExamples, _ name: String) -> LabeledSequences {
             let bar = ProgressBar("text+tokens \(name)", unit: "msg")
             defer { bar.finish() }
@@ -143,7 +155,8 @@ struct TrainCommand: ParsableCommand {
         }
         say("training: \(trainSet.count) examples (\(trainSet.spamCount) spam), \(settings.epochs) epochs, batch \(settings.batchSize), " +
               "lr \(settings.optimizer.learningRate), trainable blocks \(settings.scope), pooling \(settings.pooling.rawValue), balance \(settings.balance.rawValue)" +
-            (settings.windows > 1 ? ", up to \(settings.windows) windows (\(settings.windowPooling.rawValue))" : ""))
+            (settings.windows > 1 ? ", up to \(settings.windows) windows (\(settings.windowPooling.rawValue))" : "") +
+            (settings.bag.map { ", bag head on \($0.tokens) tokens (lr \(settings.bagLearningRate), \(settings.bagObjective.rawValue))" } ?? ""))
         let outcome = try trainer.train(trainSet, validation: valSet, test: testSet)
         stepBar.finish()
         say(String(format: "trained in %.1f s (%.1f examples/s), after %.1f s on frozen-prefix features (%d reused, %d computed)",
@@ -175,3 +188,4 @@ extension Pooling: ExpressibleByArgument {}
 extension WindowPooling: ExpressibleByArgument {}
 extension Balance: ExpressibleByArgument {}
 extension Schedule: ExpressibleByArgument {}
+extension BagObjective: ExpressibleByArgument {}

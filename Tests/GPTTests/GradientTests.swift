@@ -152,6 +152,41 @@ import Testing
         }
     }
 
+    /// The bag head beside the GPT head, with each objective: the bag's weights, the GPT head and the body.
+    @Test(arguments: [BagObjective.separate, .joint])
+    func classifierWithABagHead(objective: BagObjective) throws {
+        let model = GPTModel(config: tinyConfig, seed: 13, randomizeAll: true)
+        let bag = TokenBag(buckets: 32, tokens: 8, bigrams: true)
+        var rng = SeededRandom(seed: 9)
+        let initial = (0..<(ClassifierNetwork.classes * bag.buckets)).map { _ in rng.nextNormal() }
+        let net = ClassifierNetwork(model: model, scope: .lastBlocks(1), seed: 2, bag: bag, bagWeights: initial, bagObjective: objective)
+        let sequences: [[Int32]] = [[3, 9, 27, 4, 60], [8], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]
+        let bags = sequences.map { bag.features($0) }
+        let labels = [1, 0, 1], weights: [Float] = [1, 0.5, 2]
+        net.zeroGradients()
+        _ = try net.forwardBackward(.tokens(sequences), labels: labels, weights: weights, bags: bags)
+        let grads = Array(net.gradients), headGrads = Array(net.headGradients), bagGrads = Array(net.bagGradients)
+        #expect(bagGrads.contains { $0 != 0 })
+        let f = { Double(try! net.forwardBackward(.tokens(sequences), labels: labels, weights: weights, bags: bags).loss) }
+        bagGrads.withUnsafeBufferPointer { check("bag", net.bagWeights.baseAddress!, $0.baseAddress!, count: net.bagWeights.count, samples: 64, loss: f) }
+        headGrads.withUnsafeBufferPointer { check("head", net.head.baseAddress!, $0.baseAddress!, count: net.head.count, loss: f) }
+        let (name, shape, offset) = model.layout.tensors.first { $0.name.hasSuffix("mlp.c_fc.weight") && $0.offset >= net.trainableOffset }!
+        grads.withUnsafeBufferPointer { g in
+            check(name, model.parameters.baseAddress! + offset, g.baseAddress! + (offset - net.trainableOffset),
+                  count: shape.reduce(1, *), samples: 6, tolerance: 3e-2, loss: f)
+        }
+        // The classifier's probabilities are the softmax of both heads' logits summed, whatever the objective.
+        let both = try net.probabilities(.tokens(sequences), bags: bags)
+        let alone = ClassifierNetwork(model: model, scope: .lastBlocks(1), head: net.headValues)
+        let gptOnly = try alone.probabilities(.tokens(sequences))
+        for b in 0..<sequences.count {
+            let V = net.bagWeights, D = bag.buckets
+            let bagLogit = { (k: Int) in bags[b].value * bags[b].slots.reduce(Float(0)) { $0 + V[k * D + Int($1)] } }
+            let logOdds = log(gptOnly[b][1] / gptOnly[b][0]) + bagLogit(1) - bagLogit(0)
+            #expect(abs(log(both[b][1] / both[b][0]) - logOdds) < 1e-3)
+        }
+    }
+
     /// Training from cached frozen features gives exactly what training from tokens gives.
     @Test func frozenFeaturesMatchTheFullForward() throws {
         let model = GPTModel(config: tinyConfig, seed: 12, randomizeAll: true)

@@ -1,6 +1,7 @@
 import ControlProtocol
 import DaemonTestSupport
 import Foundation
+import GPT
 import Testing
 @testable import Learning
 import SpamguardService
@@ -27,11 +28,16 @@ struct CandidateTrainingTests {
         try await onThread { try correctionsAreLearned() }
     }
 
-    func correctionsAreLearned() throws {
+    @Test func correctionsAreLearnedWithABagHead() async throws {
+        try await onThread { try correctionsAreLearned(bag: TokenBag(buckets: 1 << 16, tokens: 64)) }
+    }
+
+    func correctionsAreLearned(bag: TokenBag? = nil) throws {
         let root = try temporaryDirectory()
         defer { remove(root) }
         let world = try TinyWorld.make(in: root)
-        let parent = try world.trainClassifier()
+        let parent = try world.trainClassifier(bag: bag)
+        #expect(parent.bag == bag)
         #expect(parent.metrics["validation"]!.accuracy >= 0.95, "\(parent.metrics["validation"]!.summary)")
         let campaign = (0..<30).map(TinyWorld.campaign)
         let before = try world.scores(campaign, bundle: world.classifier)
@@ -46,6 +52,7 @@ struct CandidateTrainingTests {
         #expect(result.before.heldOut.count == 40 + result.heldOutFeedback)
         #expect(result.consumed[.spam]?.count == 30)
         #expect(result.candidate.training.parentVersion == parent.version)
+        #expect(result.candidate.bag == bag, "the candidate keeps the parent's heads")
         #expect(result.candidate.training.sources == parent.training.sources, "later runs replay the original data")
 
         let changes = result.heldOutChanges

@@ -28,6 +28,10 @@ struct TinyWorld {
         s.optimizer.weightDecay = 0.01
         s.maxTokens = 64
         s.seed = 7
+        // The body's head alone: every message here carries a unique number, which a bag head memorises, so a
+        // poisoned batch would be learned message by message without harm the held-out data can show (see
+        // `correctionsAreLearnedWithABagHead` for the loop with one).
+        s.bag = nil
         return s
     }
 
@@ -74,12 +78,13 @@ struct TinyWorld {
 
     /// Trains the starting classifier in process, as `spamguardctl train` would (same data, same manifest), on
     /// the calling thread only: Dispatch's workers are the cooperative pool the other tests run on.
-    func trainClassifier() throws -> ClassifierManifest {
-        try BLASSetup.withKernelsOnCallingThread { try train() }
+    func trainClassifier(bag: TokenBag? = nil) throws -> ClassifierManifest {
+        try BLASSetup.withKernelsOnCallingThread { try train(bag: bag) }
     }
 
-    private func train() throws -> ClassifierManifest {
-        let settings = Self.settings
+    private func train(bag: TokenBag?) throws -> ClassifierManifest {
+        var settings = Self.settings
+        settings.bag = bag
         let baseURL = URL(fileURLWithPath: base)
         let model = try GPTModel.load(directory: baseURL)
         let tokenizer = try GPT2Tokenizer.load(directory: baseURL)

@@ -67,7 +67,7 @@ func message(_ subject: String, _ body: String) -> String {
 
 @Suite struct BundleTests {
     /// Trains a tiny classifier on generated mail through the public pieces `spamguardctl train` uses.
-    func trainTiny(base: URL, out: URL) throws -> (ClassifierManifest, [Float], [[Int32]]) {
+    func trainTiny(base: URL, out: URL, bag: TokenBag? = nil) throws -> (ClassifierManifest, [Float], [[Int32]]) {
         let tokenizer = try GPT2Tokenizer.load(directory: base)
         let model = try GPTModel.load(directory: base)
         var examples = LoadedExamples()
@@ -76,8 +76,9 @@ func message(_ subject: String, _ body: String) -> String {
             let raw = message(spam ? "WIN $$$ now \(i)" : "meeting notes \(i)", spam ? "claim your prize!!! click" : "see you at ten")
             examples.examples.append(Example(label: spam ? 1 : 0, origin: "gen/\(i)", content: .message(Array(raw.utf8))))
         }
-        let set = examples.tokenized(tokenizer, options: .default, maxTokens: 48)
+        let set = examples.tokenized(tokenizer, options: .default, maxTokens: max(48, bag?.tokens ?? 0))
         var settings = TrainingSettings()
+        settings.bag = bag
         settings.epochs = 2
         settings.optimizer.learningRate = 1e-3
         settings.maxTokens = 48
@@ -90,8 +91,10 @@ func message(_ subject: String, _ body: String) -> String {
             extraction: .default, metrics: ["validation": outcome.validation],
             training: .init(settings: settings, sources: ["train": "generated"], summary: [:], seconds: outcome.seconds, steps: outcome.steps, parentVersion: nil))
         let written = try ClassifierBundle.write(trainer.network, manifest: manifest, to: out)
-        let probabilities = try trainer.network.probabilities(.tokens(Array(set.sequences.prefix(6)))).map { $0[1] }
-        return (written, probabilities, Array(set.sequences.prefix(6)))
+        let sequences = Array(set.sequences.prefix(6))
+        let windows = sequences.map { Array($0.prefix(outcome.maxTokens)) }
+        let probabilities = try trainer.network.probabilities(.tokens(windows), bags: bag.map { b in sequences.map { b.features($0) } }).map { $0[1] }
+        return (written, probabilities, sequences)
     }
 
     @Test func bundleRoundTripsAndScoresTheSame() throws {
@@ -110,6 +113,23 @@ func message(_ subject: String, _ body: String) -> String {
         let names = Set(try SafeTensorsFile(url: out.appendingPathComponent("classifier.safetensors")).tensors.keys)
         #expect(names.contains("out_head.weight") && names.contains("ln_f.bias") && names.contains("h.1.mlp.c_fc.weight"))
         #expect(!names.contains("wte.weight"))
+    }
+
+    @Test func aBundleWithABagHeadRoundTripsAndScoresTheSame() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = dir.appendingPathComponent("base"), out = dir.appendingPathComponent("clf")
+        try TinyModel.write(to: base)
+        let bag = TokenBag(buckets: 4096, tokens: 96)
+        let (written, expected, sequences) = try trainTiny(base: base, out: out, bag: bag)
+        #expect(written.bag == bag)
+        let classifier = try SpamClassifier.load(bundle: out)
+        #expect(classifier.tokenLimit == 96, "the bag reads further than the 48-token window")
+        #expect(classifier.tokens(forTokens: [Int32](repeating: 5, count: 200)).count == 96)
+        let got = try classifier.spamProbabilities(sequences.map { classifier.tokens(forTokens: $0) })
+        for (a, b) in zip(got, expected) { #expect(abs(a - b) < 1e-5) }
+        let file = try SafeTensorsFile(url: out.appendingPathComponent("classifier.safetensors"))
+        #expect(try file.floats("out_head.bag", shape: [2, 4096]).contains { $0 != 0 }, "the bag head trained")
     }
 
     @Test func aDifferentBaseModelIsRefused() throws {

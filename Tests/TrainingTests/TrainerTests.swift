@@ -29,6 +29,7 @@ let tiny = GPTConfig(vocabSize: 64, maxPositions: 16, channels: 32, layers: 2, h
         s.optimizer.weightDecay = 0.01
         s.maxTokens = nil
         s.evalEvery = 10
+        s.bag = nil   // these test the body's training; the bag head has tests of its own
         return s
     }
 
@@ -46,6 +47,38 @@ let tiny = GPTConfig(vocabSize: 64, maxPositions: 16, channels: 32, layers: 2, h
         #expect(trainLosses.last! < trainLosses.first! / 10, "train loss must fall: \(trainLosses)")
         #expect(outcome.train.accuracy == 1)
         #expect(outcome.test!.accuracy >= 0.9, "\(outcome.test!.summary)")
+    }
+
+    /// The bag head reads past the body's window: a marker that only appears after the first `maxTokens` tokens
+    /// is learned with a bag head, and cannot be without one.
+    @Test func aBagHeadLearnsWhatLiesBeyondTheWindow() throws {
+        func corpus(_ count: Int, seed: UInt64) -> LabeledSequences {
+            var rng = SeededRandom(seed: seed)
+            var sequences: [[Int32]] = [], labels: [Int] = []
+            for i in 0..<count {
+                let spam = i % 3 == 0
+                var s = (0..<24).map { _ in Int32(10 + rng.next() % 50) }
+                s[12 + Int(rng.next() % 12)] = spam ? 7 : 8
+                sequences.append(s); labels.append(spam ? 1 : 0)
+            }
+            return LabeledSequences(sequences: sequences, labels: labels)
+        }
+        func testAccuracy(bag: TokenBag?) throws -> Double {
+            var s = settings(.lastBlocks(1))
+            s.maxTokens = 8
+            s.epochs = 6
+            s.bag = bag
+            s.bagLearningRate = 0.1
+            s.bagObjective = .joint
+            let trainer = Trainer(model: GPTModel(config: tiny, seed: 5), settings: s, baseHash: "test", padToken: 63)
+            return try trainer.train(corpus(150, seed: 1), validation: corpus(30, seed: 2), test: corpus(60, seed: 3)).test!.accuracy
+        }
+        // Unigrams only: the 50 noise tokens are shared by every message, so only the marker tells them apart.
+        // The joint objective: with `.separate` the body's head, which sees no signal, memorises the training
+        // set on its own loss and outvotes the bag on new messages (0.8 here).
+        let withBag = try testAccuracy(bag: TokenBag(buckets: 512, tokens: 64, bigrams: false))
+        #expect(withBag == 1, "\(withBag)")
+        #expect(try testAccuracy(bag: nil) < 0.8, "the marker is outside the window: no better than guessing")
     }
 
     @Test func bestCheckpointIsTheOneRestored() throws {
@@ -171,7 +204,9 @@ let tiny = GPTConfig(vocabSize: 64, maxPositions: 16, channels: 32, layers: 2, h
         #expect(trained.validationProbabilities.count == validation.count)
 
         // Continue from the trained classifier: its starting metrics are the first run's final ones.
-        let second = Trainer(model: first.network.model, settings: settings(), baseHash: "t", padToken: 63, head: first.network.headValues)
+        let second = Trainer(model: first.network.model, settings: settings(), baseHash: "t", padToken: 63, head: first.network.headValues,
+                             bag: Array(first.network.bagWeights))
+        #expect(settings().bag != nil, "the default classifier has a bag head, and a finetune continues from it too")
         let continued = try second.train(markerCorpus(count: 30, seed: 4), validation: validation, test: test)
         let start = try #require(continued.initialValidation)
         #expect((start.tp, start.fp, start.tn, start.fn) == (trained.validation.tp, trained.validation.fp, trained.validation.tn, trained.validation.fn))

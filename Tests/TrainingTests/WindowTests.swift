@@ -46,6 +46,7 @@ func lateMarkerCorpus(count: Int, seed: UInt64, hidden: Int, length: Int) -> Lab
         s.windows = windows
         s.windowPooling = pooling
         s.evalEvery = 10
+        s.bag = nil   // what windows see, and nothing else
         s.keepBest = false
         return s
     }
@@ -107,6 +108,7 @@ func lateMarkerCorpus(count: Int, seed: UInt64, hidden: Int, length: Int) -> Lab
         settings.maxTokens = 32
         settings.windows = 4
         settings.windowPooling = .max
+        settings.bag = nil
         let set = examples.tokenized(tokenizer, options: .default, maxTokens: 32 * 4)
         #expect(set.sequences.allSatisfy { $0.count > 64 }, "every message spans three windows or more")
         let hash = try sha256(file: base.appendingPathComponent("model.safetensors"))
