@@ -222,7 +222,10 @@ public struct CandidateTraining: Sendable {
         }
         let trainSet = try tokenized(replay.examples + trainFeedback.map(\.1))
         let heldOutSet = try tokenized(validation.examples + heldOut.map(\.1))
-        let feedbackSet = try tokenized(fresh.map(\.1))
+        // "Classifies the new feedback better" is judged on the new feedback it did not train on, when a slice was
+        // held out: a bag head memorises single messages, so on its own training feedback a candidate looks
+        // better even for flipped labels, with no harm the held-out data could show. Else on all of it.
+        let feedbackSet = try tokenized((heldOut.isEmpty ? fresh : heldOut).map(\.1))
         guard !trainSet.isEmpty else { throw Failure.nothingToTrainOn }
 
         var settings = parent.training.settings

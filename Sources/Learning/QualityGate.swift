@@ -5,7 +5,9 @@ import Training
 /// verdicts differ message by message in, a verdict with its reason out.
 ///
 /// Both classifiers are measured on the same data: the held-out set (the bundle's validation set plus the slice
-/// of new feedback kept out of training) and the new feedback itself. The candidate is promoted only if
+/// of new feedback kept out of training) and the new feedback — the held-out slice of it when there is one, so
+/// that what counts is how the correction generalises, not whether the candidate memorised the messages it
+/// trained on (all new feedback when too little came to hold any out). The candidate is promoted only if
 /// - on held-out data it is not worse in accuracy by more than `maxAccuracyDrop`, nor in false-positive rate by
 ///   more than `maxFalsePositiveRise`, beyond what chance explains at `confidence` (see below), and
 /// - it classifies the new feedback better: fewer errors on it — or, when the serving classifier already made

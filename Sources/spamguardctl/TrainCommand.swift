@@ -16,10 +16,13 @@ struct TrainCommand: ParsableCommand {
               dirs:SPAMPATH,HAMPATH  directories of one-message files (Maildir cur/ and new/ understood) or mbox files
             Labels are spam or ham. Without --val, a seeded 10% of the training data is held out for validation.
 
-            The defaults are the best settings measured on the SpamAssassin corpus (see README). --recipe book \
-            gives chapter 6 of "Build a Large Language Model (From Scratch)": last block + final LayerNorm + head, \
-            last-token pooling with padding to the longest training example, ham downsampled, batch 8, lr 5e-5, \
-            5 epochs. Options given explicitly override the recipe.
+            The defaults are the best settings measured on the SpamAssassin corpus (see README): the last 2 blocks, \
+            the last real token of 256 tokens of header lines, Subject and body, and beside the GPT head a bag head \
+            (a linear head on the hashed token ids and token pairs of the first 4096 tokens, so it reads the rest \
+            of a long message too) trained with it on one loss. --recipe book gives chapter 6 of "Build a Large \
+            Language Model (From Scratch)": last block + final LayerNorm + head, last-token pooling with padding to \
+            the longest training example, ham downsampled, batch 8, lr 5e-5, 5 epochs, no bag head. Options given \
+            explicitly override the recipe.
 
             When lower blocks are frozen their output is computed once per example and cached under --cache-dir \
             (keyed by the base model's hash and the tokens), so later runs on the same data skip that work.

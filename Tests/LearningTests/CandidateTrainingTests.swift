@@ -68,11 +68,17 @@ struct CandidateTrainingTests {
         try await onThread { try poisonedFeedback() }
     }
 
-    func poisonedFeedback() throws {
+    /// A bag head memorises the flipped messages it trains on (each has a number of its own); judged on the held-out
+    /// slice of the feedback, the candidate shows it learned nothing that generalises.
+    @Test func poisonedFeedbackIsRefusedWithABagHead() async throws {
+        try await onThread { try poisonedFeedback(bag: TokenBag(buckets: 1 << 16, tokens: 64)) }
+    }
+
+    func poisonedFeedback(bag: TokenBag? = nil) throws {
         let root = try temporaryDirectory()
         defer { remove(root) }
         let world = try TinyWorld.make(in: root)
-        _ = try world.trainClassifier()
+        _ = try world.trainClassifier(bag: bag)
         // Messages it classifies right, dropped with the wrong label.
         let ham = (300..<330).map { TinyWorld.ham($0, seed: 9) }, spam = (300..<315).map { TinyWorld.spam($0 * 3, seed: 9) }
         let items = try feedback(ham, label: .spam, in: root + "/learned") + feedback(spam, label: .ham, in: root + "/learned")
