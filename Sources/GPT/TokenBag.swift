@@ -22,6 +22,22 @@ public struct TokenBag: Sendable, Hashable, Codable {
         self.bigrams = bigrams
     }
 
+    /// Decoded with the same checks as `init`: a bag read from a damaged manifest is a clear error, not a
+    /// division by zero at the first message.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        buckets = try c.decode(Int.self, forKey: .buckets)
+        tokens = try c.decode(Int.self, forKey: .tokens)
+        bigrams = try c.decode(Bool.self, forKey: .bigrams)
+        hash = try c.decode(String.self, forKey: .hash)
+        guard buckets >= 1, tokens >= 1 else {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "a token bag needs positive buckets and tokens, got \(buckets) and \(tokens)"))
+        }
+        guard hash == "fmix64-v1" else {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "unknown token bag hash \"\(hash)\" (this spamguard knows fmix64-v1)"))
+        }
+    }
+
     /// The slot of a token id.
     @inline(__always) public func slot(unigram t: Int32) -> Int32 {
         Int32(truncatingIfNeeded: Self.fmix64(UInt64(UInt32(bitPattern: t))) % UInt64(buckets))

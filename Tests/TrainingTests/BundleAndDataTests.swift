@@ -162,6 +162,25 @@ func message(_ subject: String, _ body: String) -> String {
     }
 }
 
+extension BundleTests {
+    /// A damaged bag description is refused when the bundle loads, not met as a division by zero at the first message.
+    @Test func aDamagedBagHeadIsAClearError() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = dir.appendingPathComponent("base"), out = dir.appendingPathComponent("clf")
+        try TinyModel.write(to: base)
+        _ = try trainTiny(base: base, out: out, bag: TokenBag(buckets: 1024, tokens: 64))
+        let manifest = out.appendingPathComponent("manifest.json")
+        let good = try String(contentsOf: manifest, encoding: .utf8)
+        #expect(good.contains("\"buckets\" : 1024") && good.contains("\"hash\" : \"fmix64-v1\""))
+        for damaged in [good.replacingOccurrences(of: "\"buckets\" : 1024", with: "\"buckets\" : 0"),
+                        good.replacingOccurrences(of: "\"hash\" : \"fmix64-v1\"", with: "\"hash\" : \"fmix64-v9\"")] {
+            try damaged.write(to: manifest, atomically: true, encoding: .utf8)
+            #expect(throws: BundleError.self) { _ = try SpamClassifier.load(bundle: out) }
+        }
+    }
+}
+
 @Suite struct TrainingDataTests {
     @Test func replayingAManifestRebuildsTheSameSplits() throws {
         let dir = try temporaryDirectory()
