@@ -10,8 +10,10 @@ import Training
 /// trained on (all new feedback when too little came to hold any out). The candidate is promoted only if
 /// - on held-out data it is not worse in accuracy by more than `maxAccuracyDrop`, nor in false-positive rate by
 ///   more than `maxFalsePositiveRise`, beyond what chance explains at `confidence` (see below), and
-/// - it classifies the new feedback better: fewer errors on it — or, when the serving classifier already made
-///   none (feedback that confirms it), a lower loss.
+/// - it classifies the new feedback better: fewer errors on it — or, when the serving classifier already gets
+///   most of it right (feedback that mostly confirms it), as many errors and a lower loss. Feedback the serving
+///   classifier mostly gets wrong must see errors fall: a lower loss alone there may only be a pull towards wrong
+///   labels (poisoned feedback) that has not yet flipped a verdict.
 ///
 /// The held-out comparison is paired (`HeldOutChanges`): of the n held-out messages (n ham for the false-positive
 /// rate), how many the candidate newly gets wrong and how many it newly gets right. It refuses when the net count
@@ -89,7 +91,8 @@ public struct QualityGate: Sendable, Equatable {
         }
         let errorsNow = current.feedback.fp + current.feedback.fn, errorsNext = candidate.feedback.fp + candidate.feedback.fn
         let lossNow = current.feedback.loss ?? .infinity, lossNext = candidate.feedback.loss ?? .infinity
-        guard errorsNext < errorsNow || (errorsNow == 0 && errorsNext == 0 && lossNext < lossNow) else {
+        let mostlyConfirms = 2 * errorsNow < candidate.feedback.count
+        guard errorsNext < errorsNow || (errorsNext == errorsNow && mostlyConfirms && lossNext < lossNow) else {
             return .refuse(reason: "it does not classify the new feedback better: \(errorsNext) errors of \(candidate.feedback.count) "
                 + "(serving: \(errorsNow)), loss \(String(format: "%.4f", lossNext)) (serving: \(String(format: "%.4f", lossNow)))")
         }

@@ -133,6 +133,20 @@ struct QualityGateTests {
         #expect(!gate.judge(current: confirmed, candidate: lessSure, changes: unchanged).promotes)
     }
 
+    @Test func aTieInFeedbackErrorsIsBrokenByLossOnlyWhenTheFeedbackMostlyConfirms() {
+        // One error in twenty: the feedback mostly agrees with the serving classifier.
+        let mostlyRight = QualityGate.Evaluation(heldOut: current.heldOut, feedback: metrics(tp: 10, fp: 0, tn: 9, fn: 1, loss: 0.30))
+        let surer = QualityGate.Evaluation(heldOut: current.heldOut, feedback: metrics(tp: 10, fp: 1, tn: 9, fn: 0, loss: 0.25))
+        let lessSure = QualityGate.Evaluation(heldOut: current.heldOut, feedback: metrics(tp: 10, fp: 0, tn: 9, fn: 1, loss: 0.35))
+        #expect(gate.judge(current: mostlyRight, candidate: surer, changes: unchanged).promotes)
+        #expect(gate.judge(current: mostlyRight, candidate: lessSure, changes: unchanged).reason
+            .hasPrefix("it does not classify the new feedback better: 1 errors of 20 (serving: 1)"))
+        // Ten of twenty wrong (flipped labels look like this): a lower loss is no evidence of learning.
+        let halfWrong = QualityGate.Evaluation(heldOut: current.heldOut, feedback: metrics(tp: 5, fp: 5, tn: 5, fn: 5, loss: 1.0))
+        let pulled = QualityGate.Evaluation(heldOut: current.heldOut, feedback: metrics(tp: 5, fp: 5, tn: 5, fn: 5, loss: 0.8))
+        #expect(!gate.judge(current: halfWrong, candidate: pulled, changes: unchanged).promotes)
+    }
+
     @Test func nothingToJudgeOnIsARefusal() {
         let empty = QualityGate.Evaluation(heldOut: Metrics(), feedback: Metrics())
         let none = HeldOutChanges(messages: 0, ham: 0, newErrors: 0, fixedErrors: 0, newFalsePositives: 0, fixedFalsePositives: 0)
