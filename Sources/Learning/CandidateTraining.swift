@@ -86,9 +86,11 @@ public struct CandidateTraining: Sendable {
 
     /// How many older feedback and replayed examples a run trains on beside its new feedback. Without a cap: all
     /// older feedback, and `ratio` replayed examples per feedback example. With one: the new feedback always
-    /// (even past the cap), then older feedback and replay fill the rest so that the replay stays `ratio` per
-    /// feedback example — old feedback up to cap / (1 + ratio) feedback in all, the replay up to the cap; what
-    /// one of them lacks the other may fill.
+    /// (even past the cap), then older feedback up to half the cap in feedback all told (or cap / (1 + ratio),
+    /// if larger), the replay the rest at up to `ratio` per feedback example; what one of them lacks the other
+    /// may fill. Older feedback gets its half because a refused run's corrections are used up without the serving
+    /// classifier having learned them: at cap / (1 + ratio) a full batch of new labels left older feedback no room
+    /// at all, so those corrections were never trained on again.
     public struct Budget: Sendable, Equatable {
         public var oldFeedback: Int
         public var replay: Int
@@ -106,7 +108,8 @@ public struct CandidateTraining: Sendable {
                 return
             }
             let room = max(0, cap - newFeedback)
-            var old = min(oldFeedback, room, max(0, Int((Double(cap) / (1 + ratio)).rounded(.down)) - newFeedback))
+            let feedbackShare = max(cap / 2, Int((Double(cap) / (1 + ratio)).rounded(.down)))
+            var old = min(oldFeedback, room, max(0, feedbackShare - newFeedback))
             let replay = min(replayFor(newFeedback + old), room - old)
             old = min(oldFeedback, room - replay)   // the replay ran short: older feedback fills in
             self.oldFeedback = old

@@ -127,23 +127,28 @@ struct CandidateTrainingTests {
         let result = try CandidateTraining(plan: capped, pace: TrainingPace(activity: nil), logger: quiet).run()
         #expect(result.examples == 60, "the cap holds")
         #expect(Set(new.map(\.hash)).isSubset(of: result.trainedFeedback), "every new label is trained on")
-        // 60 / (1 + 3) = 15 feedback examples: the 10 new and 5 older; the replay stays 3 per feedback example.
-        #expect(result.feedbackExamples == 15 && result.trainedFeedback.count == 15)
-        #expect(result.replayedExamples == 45)
+        // Feedback takes up to half of the 60: the 10 new and all 20 older; the replay fills the other 30.
+        #expect(result.feedbackExamples == 30 && result.trainedFeedback.count == 30)
+        #expect(result.replayedExamples == 30)
         #expect(result.consumed[.spam]?.count == 10 && result.consumed[.ham]?.isEmpty == true, "only the new labels are used up")
     }
 
-    @Test func theBudgetKeepsTheNewFeedbackAndTheReplayRatio() {
+    @Test func theBudgetKeepsTheNewFeedbackAndSharesTheRestWithOlderFeedback() {
         typealias Budget = CandidateTraining.Budget
         // No cap: all of it, 3 replayed per feedback example (as much as there is).
         #expect(Budget(newFeedback: 240, oldFeedback: 480, replayAvailable: 2000, ratio: 3, cap: nil) == .init(oldFeedback: 480, replay: 2000))
         #expect(Budget(newFeedback: 240, oldFeedback: 0, replayAvailable: 2000, ratio: 3, cap: nil) == .init(oldFeedback: 0, replay: 720))
         // Under the cap nothing changes.
         #expect(Budget(newFeedback: 240, oldFeedback: 0, replayAvailable: 2000, ratio: 3, cap: 1200) == .init(oldFeedback: 0, replay: 720))
-        // Over it: a quarter feedback (new first, older to fill), three quarters replay.
-        #expect(Budget(newFeedback: 240, oldFeedback: 480, replayAvailable: 2000, ratio: 3, cap: 1200) == .init(oldFeedback: 60, replay: 900))
+        // Over it: half feedback (new first, older to fill), half replay.
+        #expect(Budget(newFeedback: 240, oldFeedback: 480, replayAvailable: 2000, ratio: 3, cap: 1200) == .init(oldFeedback: 360, replay: 600))
+        #expect(Budget(newFeedback: 400, oldFeedback: 480, replayAvailable: 2000, ratio: 3, cap: 1200) == .init(oldFeedback: 200, replay: 600))
+        // A full batch of new labels (300 of 1200, replay_ratio 3) still leaves older feedback its room.
+        #expect(Budget(newFeedback: 300, oldFeedback: 900, replayAvailable: 2000, ratio: 3, cap: 1200) == .init(oldFeedback: 300, replay: 600))
         // More new feedback than its share: all of it, no older, the replay fills the rest.
-        #expect(Budget(newFeedback: 400, oldFeedback: 480, replayAvailable: 2000, ratio: 3, cap: 1200) == .init(oldFeedback: 0, replay: 800))
+        #expect(Budget(newFeedback: 700, oldFeedback: 480, replayAvailable: 2000, ratio: 3, cap: 1200) == .init(oldFeedback: 0, replay: 500))
+        // A ratio under 1 gives feedback more than half: cap / (1 + ratio).
+        #expect(Budget(newFeedback: 100, oldFeedback: 2000, replayAvailable: 2000, ratio: 0.5, cap: 1200) == .init(oldFeedback: 700, replay: 400))
         // More new feedback than the cap: all of it, nothing else.
         #expect(Budget(newFeedback: 1500, oldFeedback: 480, replayAvailable: 2000, ratio: 3, cap: 1200) == .init(oldFeedback: 0, replay: 0))
         // Little replay to be had: older feedback fills in.
