@@ -15,6 +15,18 @@ private func html(_ markup: String) -> String {
         #expect(html(markup) == "Viagra now")
     }
 
+    @Test func plainTextThatIsAnHTMLDocumentIsReadAsHTML() {
+        func plain(_ body: String) -> String { extract(["Content-Type: text/plain", "", body]).body }
+        #expect(plain("<HTML><body><p>Buy <b>now</b></p></body></html>") == "Buy now")
+        // Internet Explorer's and Word's saved pages begin with a comment; Eudora wraps HTML in <x-html>.
+        #expect(plain("<!-- saved from url=(0022)http://internet.e-mail -->\n<html><body>Profit <i>from</i> boomers</body></html>") == "Profit from boomers")
+        #expect(plain("<x-html>\n<html><head><title>Offer</title></head><body>Second chance</body></html>") == "Offer\nSecond chance")
+        // Plain text that merely contains markup, or a comment that never closes, stays as it is.
+        #expect(plain("Write <html> at the top of the file.") == "Write <html> at the top of the file.")
+        #expect(plain("<!-- never closed <html><body>x</body></html>") == "<!-- never closed <html><body>x</body></html>")
+        #expect(plain("<b>bold</b> claims") == "<b>bold</b> claims")
+    }
+
     @Test func removesTagsAndBreaksBlocks() {
         let markup = "<p>one <b>bold</b> <a href=\"x>y\" title='a>b'>link</a></p><div>two<br/>three</div><ul><li>four</li></ul>"
         #expect(html(markup) == "one bold link\ntwo\nthree\nfour")
