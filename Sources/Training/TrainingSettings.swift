@@ -57,6 +57,13 @@ public struct TrainingSettings: Sendable, Codable, Hashable {
 
     public init() {}
 
+    /// Tokens of each message that training reads, before the longest example fixes `maxTokens`: the windows'
+    /// reach on a model of `maxPositions` positions, or the bag's, whichever is further (a bundle's
+    /// `ClassifierManifest.tokenLimit` once trained).
+    public func tokenLimit(maxPositions: Int) -> Int {
+        max((maxTokens.map { min($0, maxPositions) } ?? maxPositions) * windows, bag?.tokens ?? 0)
+    }
+
     /// The settings of chapter 6 of *Build a Large Language Model (From Scratch)*.
     public static var book: TrainingSettings {
         var s = TrainingSettings()

@@ -126,9 +126,7 @@ struct TrainCommand: ParsableCommand {
             if loaded.skipped.count > 20 { warn("… and \(loaded.skipped.count - 20) more skipped") }
             say("\(split): \(loaded.examples.count) examples (\(loaded.spamCount) spam, \(loaded.hamCount) ham)\(loaded.skipped.isEmpty ? "" : ", \(loaded.skipped.count) skipped") from \(source)")
         }
-        // Tokens per window × windows, or the bag's reach: as much of each message as the classifier can read.
-        let windowLimit = (settings.maxTokens.map { min($0, model.config.maxPositions) } ?? model.config.maxPositions) * settings.windows
-        let limit = max(windowLimit, settings.bag?.tokens ?? 0)
+        let limit = settings.tokenLimit(maxPositions: model.config.maxPositions)
         func tokenize(_ d: LoadedExamples, _ name: String) -> LabeledSequences {
             let bar = ProgressBar("text+tokens \(name)", unit: "msg")
             defer { bar.finish() }

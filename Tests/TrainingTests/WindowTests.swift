@@ -19,6 +19,19 @@ func lateMarkerCorpus(count: Int, seed: UInt64, hidden: Int, length: Int) -> Lab
 }
 
 @Suite struct WindowTests {
+    @Test func trainingReadsAsFarAsTheWindowsOrTheBagReach() {
+        var s = TrainingSettings()
+        s.bag = nil
+        #expect(s.tokenLimit(maxPositions: 1024) == 256)
+        #expect(s.tokenLimit(maxPositions: 128) == 128, "a window is no longer than the model's positions")
+        s.windows = 3
+        #expect(s.tokenLimit(maxPositions: 1024) == 768)
+        s.maxTokens = nil
+        #expect(s.tokenLimit(maxPositions: 128) == 384, "the longest example is not known yet: the model's positions")
+        s.bag = TokenBag(tokens: 4096)
+        #expect(s.tokenLimit(maxPositions: 128) == 4096)
+    }
+
     @Test func windowsCutAndPadMessages() {
         let w = TokenWindows(length: 4, count: 3, padToken: 0, pooling: .lastReal)
         #expect(w.tokenLimit == 12)
