@@ -20,6 +20,8 @@ public final class AdamW {
         let m, v: UnsafeMutablePointer<Float>
         let count: Int
         let learningRateScale: Float
+        /// Decoupled weight decay per unit of this group's learning rate; nil: `hyper.weightDecay`.
+        let weightDecay: Float?
     }
 
     public var hyper: Hyperparameters
@@ -32,23 +34,25 @@ public final class AdamW {
 
     /// - Parameter learningRateScale: this group's learning rate relative to the one `update` is given (a linear
     ///   head on sparse features learns at a far higher rate than the body).
-    public func addGroup(values: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>, learningRateScale: Float = 1) {
+    /// - Parameter weightDecay: this group's weight decay, when it is not `hyper.weightDecay`.
+    public func addGroup(values: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>, learningRateScale: Float = 1,
+                         weightDecay: Float? = nil) {
         precondition(values.count == gradients.count)
         let m = UnsafeMutablePointer<Float>.allocate(capacity: values.count), v = UnsafeMutablePointer<Float>.allocate(capacity: values.count)
         m.initialize(repeating: 0, count: values.count); v.initialize(repeating: 0, count: values.count)
         groups.append(Group(values: values.baseAddress!, gradients: UnsafePointer(gradients.baseAddress!), m: m, v: v, count: values.count,
-                            learningRateScale: learningRateScale))
+                            learningRateScale: learningRateScale, weightDecay: weightDecay))
     }
 
     /// One update with learning rate `lr` (a schedule may vary it per step), split across cores, each range
     /// through the vector kernel of the CPU's tier (see `ElementwiseKernels`).
     public func update(learningRate lr: Float) {
         step += 1
-        let b1 = hyper.beta1, b2 = hyper.beta2, eps = hyper.epsilon, wd = hyper.weightDecay
+        let b1 = hyper.beta1, b2 = hyper.beta2, eps = hyper.epsilon
         let c1 = 1 - Float(pow(Double(b1), Double(step))), c2 = 1 - Float(pow(Double(b2), Double(step)))
         let vScale = 1 / c2
         for g in groups {
-            let groupRate = lr * g.learningRateScale, stepSize = groupRate / c1
+            let groupRate = lr * g.learningRateScale, stepSize = groupRate / c1, wd = g.weightDecay ?? hyper.weightDecay
             // Split across cores unless the caller keeps its kernels on its own thread (the learning loop's
             // low-priority finetuning: Dispatch's workers would run this at normal priority beside the mail).
             let threads = g.count >= 1 << 16 ? BLASSetup.kernelThreads : 1

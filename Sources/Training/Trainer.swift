@@ -146,7 +146,7 @@ public final class Trainer {
         optimizer.addGroup(values: network.head, gradients: network.headGradients)
         if !network.bagWeights.isEmpty {
             optimizer.addGroup(values: network.bagWeights, gradients: network.bagGradients,
-                               learningRateScale: settings.bagLearningRate / settings.optimizer.learningRate)
+                               learningRateScale: settings.bagLearningRate / settings.optimizer.learningRate, weightDecay: settings.bagWeightDecay)
         }
 
         func scored(_ idx: [Int]) throws -> (metrics: Metrics, probabilities: [Float]) {

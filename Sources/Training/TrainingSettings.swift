@@ -54,6 +54,9 @@ public struct TrainingSettings: Sendable, Codable, Hashable {
     /// The bag head's AdamW learning rate (its features are sparse and it starts from zero: far above the body's).
     public var bagLearningRate: Float = 1e-2
     public var bagObjective: BagObjective = .joint
+    /// The bag head's decoupled weight decay; nil: the optimizer's (`optimizer.weightDecay`), as bundles written
+    /// before this setting existed were trained.
+    public var bagWeightDecay: Float? = nil
 
     public init() {}
 
@@ -105,5 +108,6 @@ extension TrainingSettings {
         bag = try c.decodeIfPresent(TokenBag.self, forKey: .bag)
         bagLearningRate = try c.decodeIfPresent(Float.self, forKey: .bagLearningRate) ?? d.bagLearningRate
         bagObjective = try c.decodeIfPresent(BagObjective.self, forKey: .bagObjective) ?? d.bagObjective
+        bagWeightDecay = try c.decodeIfPresent(Float.self, forKey: .bagWeightDecay)
     }
 }

@@ -64,6 +64,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Tokens of each message read by the bag head, a linear head on the message's token ids and token pairs beside the GPT head; 0 = no bag head (the book's).", valueName: "N"))
     var bagTokens: Int?
     @Option(help: ArgumentHelp("The bag head's learning rate.", valueName: "X")) var bagLr: Float?
+    @Option(help: ArgumentHelp("The bag head's weight decay (default: --weight-decay's).", valueName: "X")) var bagWeightDecay: Float?
     @Option(help: ArgumentHelp("How the bag head learns: separate (each head its own loss, logits summed) or joint (one loss on the summed logits).", valueName: "separate|joint"))
     var bagObjective: BagObjective?
     @Option(help: ArgumentHelp("Frozen-prefix cache directory.", valueName: "DIR")) var cacheDir: String?
@@ -95,6 +96,10 @@ struct TrainCommand: ParsableCommand {
         }
         if let bagLr { s.bagLearningRate = bagLr }
         if let bagObjective { s.bagObjective = bagObjective }
+        if let bagWeightDecay {
+            guard bagWeightDecay >= 0 else { throw ValidationError("--bag-weight-decay must be 0 or positive") }
+            s.bagWeightDecay = bagWeightDecay
+        }
         guard s.epochs > 0, s.batchSize > 0, s.evalEvery > 0, s.windows > 0, (s.maxTokens ?? 1) > 0 else {
             throw ValidationError("--epochs, --batch-size, --eval-every, --windows and --max-tokens must be positive")
         }
@@ -157,7 +162,7 @@ struct TrainCommand: ParsableCommand {
         say("training: \(trainSet.count) examples (\(trainSet.spamCount) spam), \(settings.epochs) epochs, batch \(settings.batchSize), " +
               "lr \(settings.optimizer.learningRate), trainable blocks \(settings.scope), pooling \(settings.pooling.rawValue), balance \(settings.balance.rawValue)" +
             (settings.windows > 1 ? ", up to \(settings.windows) windows (\(settings.windowPooling.rawValue))" : "") +
-            (settings.bag.map { ", bag head on \($0.tokens) tokens (lr \(settings.bagLearningRate), \(settings.bagObjective.rawValue))" } ?? ""))
+            (settings.bag.map { ", bag head on \($0.tokens) tokens (lr \(settings.bagLearningRate), weight decay \(settings.bagWeightDecay ?? settings.optimizer.weightDecay), \(settings.bagObjective.rawValue))" } ?? ""))
         let outcome = try trainer.train(trainSet, validation: valSet, test: testSet)
         stepBar.finish()
         say(String(format: "trained in %.1f s (%.1f examples/s), after %.1f s on frozen-prefix features (%d reused, %d computed)",

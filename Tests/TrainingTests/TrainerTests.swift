@@ -183,6 +183,25 @@ let tiny = GPTConfig(vocabSize: 64, maxPositions: 16, channels: 32, layers: 2, h
         }
         for i in 0..<n { #expect(abs(Double(values[i]) - p[i]) < 1e-5, "parameter \(i)") }
     }
+
+    /// With no gradient, a step only decays: by lr × weight decay, the group's own when it has one, at its own rate.
+    @Test func eachGroupDecaysAtItsOwnRate() {
+        var hyper = AdamW.Hyperparameters()
+        hyper.learningRate = 1e-3
+        let buffers = (0..<3).map { _ in UnsafeMutableBufferPointer<Float>.allocate(capacity: 16) }
+        let zero = UnsafeMutableBufferPointer<Float>.allocate(capacity: 16)
+        defer { for b in buffers + [zero] { b.deallocate() } }
+        for b in buffers { b.initialize(repeating: 1) }
+        zero.initialize(repeating: 0)
+        let adam = AdamW(hyper)
+        adam.addGroup(values: buffers[0], gradients: zero)
+        adam.addGroup(values: buffers[1], gradients: zero, learningRateScale: 10)
+        adam.addGroup(values: buffers[2], gradients: zero, learningRateScale: 10, weightDecay: 0)
+        adam.update(learningRate: hyper.learningRate)
+        #expect(abs(buffers[0][5] - (1 - 1e-3 * 0.1)) < 1e-7)
+        #expect(abs(buffers[1][5] - (1 - 1e-2 * 0.1)) < 1e-7)
+        #expect(buffers[2][5] == 1)
+    }
 }
 
 @Suite struct FinetuningFromAClassifierTests {
