@@ -132,6 +132,15 @@ func message(_ subject: String, _ body: String) -> String {
         #expect(try file.floats("out_head.bag", shape: [2, 4096]).contains { $0 != 0 }, "the bag head trained")
     }
 
+    @Test func theBagWeightDecayIsKeptAndOlderManifestsMeanTheOptimizers() throws {
+        var settings = TrainingSettings()
+        settings.bagWeightDecay = 0
+        let decoded = try JSONDecoder().decode(TrainingSettings.self, from: JSONEncoder().encode(settings))
+        #expect(decoded.bagWeightDecay == 0)
+        let older = try JSONDecoder().decode(TrainingSettings.self, from: Data(#"{"epochs": 2}"#.utf8))
+        #expect(older.bagWeightDecay == nil && older.epochs == 2, "a manifest from before the setting trains as it was trained")
+    }
+
     @Test func aDifferentBaseModelIsRefused() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
