@@ -91,18 +91,16 @@ extension ExtractedText {
     /// Reading it as HTML spares the model a screenful of markup. What may come before the document's first tag:
     /// blanks, comments (`<!-- saved from url=… -->`, as Internet Explorer and Word save pages) and Eudora's
     /// `<x-html>` wrapper, within the first `htmlSniffLimit` bytes.
-    private static func looksLikeHTML(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        let limit = min(bytes.count, htmlSniffLimit)
-        func lowercased(at start: Int, count: Int) -> [UInt8] { bytes[start..<min(limit, start + count)].map { $0 | 0x20 } }
+    private static func looksLikeHTML(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        let bytes = UnsafeBufferPointer(rebasing: text[..<min(text.count, htmlSniffLimit)])
+        func lowercased(at start: Int, count: Int) -> [UInt8] { bytes[start..<min(bytes.count, start + count)].map { $0 | 0x20 } }
         var start = 0
         while true {
-            while start < limit, bytes[start] <= 0x20 { start += 1 }
+            while start < bytes.count, bytes[start] <= 0x20 { start += 1 }
             if lowercased(at: start, count: 8).elementsEqual("<x-html>".utf8) {
                 start += 8
             } else if lowercased(at: start, count: 4).elementsEqual("<!--".utf8) {
-                guard let end = (start + 4..<max(start + 4, limit - 2)).first(where: {
-                    bytes[$0] == UInt8(ascii: "-") && bytes[$0 + 1] == UInt8(ascii: "-") && bytes[$0 + 2] == UInt8(ascii: ">")
-                }) else { return false }
+                guard let end = HTMLText.find(bytes, "-->", from: start + 4) else { return false }
                 start = end + 3
             } else {
                 break

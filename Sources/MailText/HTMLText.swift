@@ -155,7 +155,8 @@ enum HTMLText {
         return html[i...].firstIndex(of: byte)
     }
 
-    private static func find(_ html: UnsafeBufferPointer<UInt8>, _ needle: String, from i: Int) -> Int? {
+    /// Where `needle` next starts at or after `i` (exact bytes).
+    static func find(_ html: UnsafeBufferPointer<UInt8>, _ needle: String, from i: Int) -> Int? {
         let p = Array(needle.utf8)
         var k = i
         while let hit = find(html, p[0], from: k) {
