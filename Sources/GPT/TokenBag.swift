@@ -12,8 +12,11 @@ public struct TokenBag: Sendable, Hashable, Codable {
     public var tokens: Int
     /// Adjacent token pairs enter the bag too.
     public var bigrams: Bool
-    /// The hash that places features in slots; only "fmix64-v1" exists.
-    public var hash = "fmix64-v1"
+    /// The hash that places features in slots; only `fmix64` exists.
+    public var hash = Self.fmix64Name
+
+    /// The name of the one hash there is (MurmurHash3's 64-bit finaliser), as manifests record it.
+    public static let fmix64Name = "fmix64-v1"
 
     public init(buckets: Int = 1 << 18, tokens: Int = 4096, bigrams: Bool = true) {
         precondition(buckets >= 1 && tokens >= 1, "a token bag needs a positive size")
@@ -33,8 +36,8 @@ public struct TokenBag: Sendable, Hashable, Codable {
         guard buckets >= 1, tokens >= 1 else {
             throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "a token bag needs positive buckets and tokens, got \(buckets) and \(tokens)"))
         }
-        guard hash == "fmix64-v1" else {
-            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "unknown token bag hash \"\(hash)\" (this spamguard knows fmix64-v1)"))
+        guard hash == Self.fmix64Name else {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "unknown token bag hash \"\(hash)\" (this spamguard knows \(Self.fmix64Name))"))
         }
     }
 
