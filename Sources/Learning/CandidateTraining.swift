@@ -45,15 +45,18 @@ public struct CandidateTraining: Sendable {
         /// At most this many training examples per run (nil: no bound). The new feedback is always trained on;
         /// older feedback and the replay share the rest at `replayRatio`, sampled by run id (`Budget`).
         public var maxExamples: Int?
+        /// Epochs over the run's examples (nil: the parent bundle's).
+        public var epochs: Int?
         /// The frozen-prefix feature cache, shared with `spamguardctl train`; nil keeps features in memory only.
         public var cacheDirectory: String?
         /// An empty directory to write the candidate bundle into.
         public var output: String
 
         public init(runID: Int, parent: String, base: String, feedback: [Feedback], holdoutPercent: Int, replayRatio: Double,
-                    maxExamples: Int? = nil, cacheDirectory: String?, output: String) {
+                    maxExamples: Int? = nil, epochs: Int? = nil, cacheDirectory: String?, output: String) {
             self.runID = runID
             self.maxExamples = maxExamples
+            self.epochs = epochs
             self.parent = parent
             self.base = base
             self.feedback = feedback
@@ -238,12 +241,13 @@ public struct CandidateTraining: Sendable {
         settings.windows = parent.windows
         settings.windowPooling = parent.windowPooling
         settings.bag = parent.bag
+        if let epochs = plan.epochs { settings.epochs = epochs }
         timings.preparation = seconds(since: started)
         logger.notice("""
             learning: run \(plan.runID) finetuning \(parent.version): \(trainSet.count) examples (\(trainFeedback.count) feedback: \
             \(newFeedback.count) new, \(keptOlder.count) older\(plan.maxExamples.map { ", at most \($0) examples" } ?? ""); \
             \(replay.examples.count) replayed), judged on \(heldOutSet.count) held out (\(heldOut.count) feedback) and \
-            \(feedbackSet.count) new feedback; \(settings.epochs) epochs, lr \(settings.optimizer.learningRate)
+            \(feedbackSet.count) new feedback; \(settings.epochs) epoch\(settings.epochs == 1 ? "" : "s"), lr \(settings.optimizer.learningRate)
             """)
         let trainer = Trainer(model: model, settings: settings, baseHash: parent.base.sha256, padToken: parent.padToken, head: head, bag: bag,
                               cacheDirectory: plan.cacheDirectory.map { URL(fileURLWithPath: $0) },

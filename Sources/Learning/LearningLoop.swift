@@ -82,6 +82,8 @@ public final class LearningLoop: Service, Sendable {
         public var replayRatio: Double
         /// `[feedback] max_examples_per_run`; nil when 0 (no bound).
         public var maxExamples: Int?
+        /// `[feedback] epochs_per_run`; nil when 0 (the serving bundle's epochs).
+        public var epochs: Int?
         public var gate: QualityGate
         /// `[model] base` and `[model] classifier` (the bundle serving until the store has versions).
         public var location: ModelLocation
@@ -96,6 +98,7 @@ public final class LearningLoop: Service, Sendable {
             holdoutPercent = feedback.holdoutPercent
             replayRatio = feedback.replayRatio
             maxExamples = feedback.maxExamplesPerRun > 0 ? feedback.maxExamplesPerRun : nil
+            epochs = feedback.epochsPerRun > 0 ? feedback.epochsPerRun : nil
             gate = QualityGate(maxAccuracyDrop: feedback.maxAccuracyDrop, maxFalsePositiveRise: feedback.maxFalsePositiveRise,
                                confidence: feedback.gateConfidence)
             location = configuration.model.location
@@ -273,7 +276,8 @@ public final class LearningLoop: Service, Sendable {
             staging = output
             let plan = CandidateTraining.Plan(runID: runID, parent: parent, base: settings.location.base, feedback: feedback,
                                               holdoutPercent: settings.holdoutPercent, replayRatio: settings.replayRatio,
-                                              maxExamples: settings.maxExamples, cacheDirectory: settings.featureCache, output: output)
+                                              maxExamples: settings.maxExamples, epochs: settings.epochs, cacheDirectory: settings.featureCache,
+                                              output: output)
             let result = try await thread.run { try CandidateTraining(plan: plan, pace: pace, logger: logger).run() }
             let seconds = start.duration(to: clock.now).inSeconds
             try await conclude(runID: runID, started: started, seconds: seconds, result: result, staged: output, parentBundle: parent)

@@ -86,6 +86,8 @@ public struct Configuration: Sendable, Equatable {
         public var maxExamplesPerRun = 1200
         /// The smallest bound `max_examples_per_run` accepts (besides 0): fewer examples would hardly replay anything.
         public static let minimumExamplesPerRun = 50
+        /// Epochs of each run over its examples (0: the serving bundle's own, as `spamguardctl train` set them).
+        public var epochsPerRun = 0
     }
 
     public var milter = Milter()
@@ -238,6 +240,7 @@ public struct Configuration: Sendable, Equatable {
                 must be 0 (no bound) or at least \(Feedback.minimumExamplesPerRun), found \(self.feedback.maxExamplesPerRun)
                 """)
         }
+        self.feedback.epochsPerRun = try feedback.int("epochs_per_run", default: self.feedback.epochsPerRun, in: 0...100)
         try feedback.rejectUnknownKeys()
 
         var log = try TOMLSectionReader(document: document, section: "log", file: file)

@@ -108,7 +108,7 @@ struct CandidateTrainingTests {
         }
     }
 
-    @Test func aCappedRunTrainsOnAllNewFeedbackWithinTheCap() async throws {
+    @Test func aCappedRunTrainsOnAllNewFeedbackWithinTheCapForItsEpochs() async throws {
         try await onThread { try cappedRun() }
     }
 
@@ -124,8 +124,11 @@ struct CandidateTrainingTests {
         var capped = plan(world, old + new, output: root + "/out")
         capped.holdoutPercent = 0
         capped.maxExamples = 60
+        capped.epochs = 2   // `[feedback] epochs_per_run`, where the parent bundle trained for 6
         let result = try CandidateTraining(plan: capped, pace: TrainingPace(activity: nil), logger: quiet).run()
         #expect(result.examples == 60, "the cap holds")
+        #expect(result.steps == 2 * 8, "two epochs of 60 examples in batches of 8")
+        #expect(result.candidate.training.settings.epochs == 2, "the manifest records the epochs the run trained")
         #expect(Set(new.map(\.hash)).isSubset(of: result.trainedFeedback), "every new label is trained on")
         // Feedback takes up to half of the 60: the 10 new and all 20 older; the replay fills the other 30.
         #expect(result.feedbackExamples == 30 && result.trainedFeedback.count == 30)

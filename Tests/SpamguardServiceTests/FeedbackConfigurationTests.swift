@@ -32,6 +32,7 @@ struct FeedbackConfigurationTests {
             holdout_percent = 25
             replay_ratio = 1
             max_examples_per_run = 800
+            epochs_per_run = 2
             """).feedback
         #expect(!feedback.enabled)
         #expect(feedback.directory == "/var/mail/feedback")
@@ -46,6 +47,8 @@ struct FeedbackConfigurationTests {
         #expect(feedback.holdoutPercent == 25)
         #expect(feedback.replayRatio == 1)
         #expect(feedback.maxExamplesPerRun == 800)
+        #expect(feedback.epochsPerRun == 2)
+        #expect(Configuration.Feedback().epochsPerRun == 0, "the bundle's epochs by default")
     }
 
     @Test("max_examples_per_run: 0 is no bound, a bound below the minimum is refused with a clear message")
@@ -71,6 +74,7 @@ struct FeedbackConfigurationTests {
             ("[feedback]\nmax_examples_per_run = -1", "feedback.max_examples_per_run"),
             ("[feedback]\nmax_examples_per_run = 49", "feedback.max_examples_per_run"),
             ("[feedback]\nmax_examples_per_run = 1.5", "feedback.max_examples_per_run"),
+            ("[feedback]\nepochs_per_run = -1", "feedback.epochs_per_run"),
             ("[feedback]\nidle = 5", "feedback.idle"),
         ] {
             #expect(throws: ConfigurationError.self) { try parse(toml) }
