@@ -149,7 +149,7 @@ struct ConfigurationTests {
             return String(line.dropFirst())
         }.joined(separator: "\n")
         #expect(try Configuration(toml: uncommented, file: path) == Configuration())
-        #expect(keys == 34)
+        #expect(keys == 35)
     }
 }
 
