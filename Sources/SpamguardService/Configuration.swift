@@ -86,7 +86,8 @@ public struct Configuration: Sendable, Equatable {
         public var maxExamplesPerRun = 1200
         /// The smallest bound `max_examples_per_run` accepts (besides 0): fewer examples would hardly replay anything.
         public static let minimumExamplesPerRun = 50
-        /// Epochs of each run over its examples (0: the serving bundle's own, as `spamguardctl train` set them).
+        /// Epochs of each run over its examples (0: the serving bundle's own, as `spamguardctl train` or the learning
+        /// run that made it recorded them).
         public var epochsPerRun = 0
     }
 
