@@ -241,7 +241,7 @@ public struct CandidateTraining: Sendable {
         settings.windows = parent.windows
         settings.windowPooling = parent.windowPooling
         settings.bag = parent.bag
-        if let epochs = plan.epochs { settings.epochs = epochs }
+        settings.epochs = plan.epochs ?? parent.training.defaultRunEpochs
         timings.preparation = seconds(since: started)
         logger.notice("""
             learning: run \(plan.runID) finetuning \(parent.version): \(trainSet.count) examples (\(trainFeedback.count) feedback: \
@@ -279,7 +279,8 @@ public struct CandidateTraining: Sendable {
         }
         manifest.training = .init(settings: settings, sources: parent.training.sources,
                                   summary: ["train": summary(trainSet), "validation": summary(heldOutSet), "feedback": summary(feedbackSet)],
-                                  seconds: outcome.seconds, steps: outcome.steps, parentVersion: parent.version)
+                                  seconds: outcome.seconds, steps: outcome.steps, parentVersion: parent.version,
+                                  recipeEpochs: parent.training.defaultRunEpochs)
         let writing = clock.now
         let written = try ClassifierBundle.write(trainer.network, manifest: manifest, to: URL(fileURLWithPath: plan.output))
         timings.writing = seconds(since: writing)

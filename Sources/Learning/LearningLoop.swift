@@ -82,7 +82,7 @@ public final class LearningLoop: Service, Sendable {
         public var replayRatio: Double
         /// `[feedback] max_examples_per_run`; nil when 0 (no bound).
         public var maxExamples: Int?
-        /// `[feedback] epochs_per_run`; nil when 0 (the serving bundle's epochs).
+        /// `[feedback] epochs_per_run`; nil when 0 (the epochs the serving bundle's line was trained with).
         public var epochs: Int?
         public var gate: QualityGate
         /// `[model] base` and `[model] classifier` (the bundle serving until the store has versions).

@@ -26,9 +26,16 @@ public struct ClassifierManifest: Sendable, Codable {
         public var steps: Int
         /// The classifier this one was finetuned from (the learning loop), if any.
         public var parentVersion: String?
-        public init(settings: TrainingSettings, sources: [String: String], summary: [String: SplitSummary], seconds: Double, steps: Int, parentVersion: String?) {
+        /// The epochs of the training that began this line of classifiers, when a learning run trained another
+        /// number (`[feedback] epochs_per_run`): runs at `epochs_per_run = 0` go back to it. Absent otherwise.
+        public var recipeEpochs: Int?
+        /// The epochs learning runs train when `[feedback] epochs_per_run` is 0.
+        public var defaultRunEpochs: Int { recipeEpochs ?? settings.epochs }
+        public init(settings: TrainingSettings, sources: [String: String], summary: [String: SplitSummary], seconds: Double, steps: Int,
+                    parentVersion: String?, recipeEpochs: Int? = nil) {
             self.settings = settings; self.sources = sources; self.summary = summary
             self.seconds = seconds; self.steps = steps; self.parentVersion = parentVersion
+            self.recipeEpochs = recipeEpochs == settings.epochs ? nil : recipeEpochs
         }
     }
 

@@ -134,6 +134,18 @@ struct CandidateTrainingTests {
         #expect(result.feedbackExamples == 30 && result.trainedFeedback.count == 30)
         #expect(result.replayedExamples == 30)
         #expect(result.consumed[.spam]?.count == 10 && result.consumed[.ham]?.isEmpty == true, "only the new labels are used up")
+
+        // Back at `epochs_per_run = 0`, the next run from this candidate trains the recipe's 6 epochs, not the 2.
+        #expect(result.candidate.training.recipeEpochs == 6)
+        try FileManager.default.createDirectory(atPath: root + "/out2", withIntermediateDirectories: true)
+        var next = capped
+        next.runID = 2
+        next.parent = root + "/out"
+        next.epochs = nil
+        next.output = root + "/out2"
+        let child = try CandidateTraining(plan: next, pace: TrainingPace(activity: nil), logger: quiet).run()
+        #expect(child.steps == 6 * 8 && child.candidate.training.settings.epochs == 6)
+        #expect(child.candidate.training.recipeEpochs == nil, "a run at the recipe's epochs needs no note of them")
     }
 
     @Test func theBudgetKeepsTheNewFeedbackAndSharesTheRestWithOlderFeedback() {
