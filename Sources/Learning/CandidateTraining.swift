@@ -45,7 +45,7 @@ public struct CandidateTraining: Sendable {
         /// At most this many training examples per run (nil: no bound). The new feedback is always trained on;
         /// older feedback and the replay share the rest at `replayRatio`, sampled by run id (`Budget`).
         public var maxExamples: Int?
-        /// Epochs over the run's examples (nil: the parent bundle's).
+        /// Epochs over the run's examples (nil: the parent's `defaultRunEpochs`, its line's recipe).
         public var epochs: Int?
         /// The frozen-prefix feature cache, shared with `spamguardctl train`; nil keeps features in memory only.
         public var cacheDirectory: String?

@@ -86,8 +86,8 @@ public struct Configuration: Sendable, Equatable {
         public var maxExamplesPerRun = 1200
         /// The smallest bound `max_examples_per_run` accepts (besides 0): fewer examples would hardly replay anything.
         public static let minimumExamplesPerRun = 50
-        /// Epochs of each run over its examples (0: the serving bundle's own, as `spamguardctl train` or the learning
-        /// run that made it recorded them).
+        /// Epochs of each run over its examples (0: those `spamguardctl train` gave the first classifier of the
+        /// serving one's line, `ClassifierManifest.Training.defaultRunEpochs`).
         public var epochsPerRun = 0
     }
 
