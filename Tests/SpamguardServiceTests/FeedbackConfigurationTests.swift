@@ -48,7 +48,7 @@ struct FeedbackConfigurationTests {
         #expect(feedback.replayRatio == 1)
         #expect(feedback.maxExamplesPerRun == 800)
         #expect(feedback.epochsPerRun == 2)
-        #expect(Configuration.Feedback().epochsPerRun == 0, "the bundle's epochs by default")
+        #expect(Configuration.Feedback().epochsPerRun == 1, "one pass by default")
     }
 
     @Test("max_examples_per_run: 0 is no bound, a bound below the minimum is refused with a clear message")
