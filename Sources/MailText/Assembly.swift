@@ -30,6 +30,7 @@ extension ExtractedText {
                 if let label = charsetLabel { value += "; charset=" + WhitespaceFolder.foldLine(label.lowercased()) }
                 headerLines.append("Content-Type: " + value)
             case .receivedCount: headerLines.append("Received-Count: \(top.receivedCount)")
+            case .received: break   // after the body, below
             default: preconditionFailure("HeaderSelection.allCases lists an option with no header line")
             }
         }
@@ -45,17 +46,22 @@ extension ExtractedText {
         }
         let headText = head.joined(separator: "\n") + "\n\n"
         let headScalars = headText.unicodeScalars.count
+        // The Received chain goes after the body, out of the way of the model's window; the body makes room for it.
+        let receivedLines = options.headers.contains(.received)
+            ? top.received.map(ReceivedChain.hop).filter { !$0.isEmpty }.map { "Received: " + $0 } : []
+        let tailText = receivedLines.isEmpty ? "" : "\n\n" + receivedLines.joined(separator: "\n")
+        let tailScalars = tailText.unicodeScalars.count
 
         var truncated = parser.arena.overflowed || parser.structureTruncated
-        let room = max(0, options.maxTextCharacters - headScalars)
+        let room = max(0, options.maxTextCharacters - headScalars - tailScalars)
         if ScalarCount.of(body) > room {
             body.removeSubrange(ScalarCount.prefixLength(body, scalars: room)...)
             while body.last == 0x20 || body.last == 0x0A { body.removeLast() }
             truncated = true
         }
         let bodyText = String(decoding: body, as: UTF8.self)
-        var classificationText = headText + bodyText
-        if headScalars > options.maxTextCharacters {
+        var classificationText = headText + bodyText + (bodyText.isEmpty ? String(tailText.dropFirst(2)) : tailText)
+        if headScalars + tailScalars > options.maxTextCharacters {
             classificationText = String(classificationText.unicodeScalars.prefix(options.maxTextCharacters))
             truncated = true
         }
@@ -64,6 +70,7 @@ extension ExtractedText {
             subject: subject,
             headerLines: headerLines,
             body: bodyText,
+            receivedLines: receivedLines,
             attachmentNames: parser.attachmentNames,
             classificationText: classificationText,
             truncated: truncated,

@@ -47,20 +47,25 @@ enum HeaderField: Int, CaseIterable, Sendable {
 /// hostile header costs bounded memory.
 struct EntityHeaders: Sendable {
     static let valueLimit = 16 * 1024
+    /// The most Received values kept (the newest, top of the section); all are counted.
+    static let receivedLimit = 8
 
     private var values: [[UInt8]?] = Array(repeating: nil, count: HeaderField.allCases.count)
     private(set) var receivedCount = 0
+    /// The first `receivedLimit` Received values, newest first.
+    private(set) var received: [[UInt8]] = []
 
     subscript(field: HeaderField) -> [UInt8]? { values[field.rawValue] }
 
     /// Whether a value for `field` would be kept; callers skip collecting it otherwise.
     func wants(_ field: HeaderField) -> Bool {
-        field != .received && values[field.rawValue] == nil
+        field == .received ? received.count < Self.receivedLimit : values[field.rawValue] == nil
     }
 
     mutating func add(_ field: HeaderField, value: [UInt8], problems: inout ProblemLog) {
         if field == .received {
             receivedCount += 1
+            if received.count < Self.receivedLimit && !value.isEmpty { received.append(value) }
             return
         }
         guard values[field.rawValue] == nil else {

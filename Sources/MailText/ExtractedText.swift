@@ -7,6 +7,8 @@ public struct ExtractedText: Sendable, Hashable {
     /// Body text: whitespace runs folded to one space, or to one newline when they span lines;
     /// no blank lines. Cut to fit `maxTextCharacters` together with the lines before it.
     public var body: String
+    /// With `HeaderSelection.received`: the Received chain, one `Received: …` line per hop, newest first.
+    public var receivedLines: [String] = []
     /// File names of parts that were not decoded into the text, in message order.
     public var attachmentNames: [String]
     /// ```
@@ -15,6 +17,8 @@ public struct ExtractedText: Sendable, Hashable {
     /// Attachments: a.exe, b.zip      (only when there are any)
     ///
     /// <body>
+    ///
+    /// <received lines>               (only with `HeaderSelection.received`)
     /// ```
     /// Attachment names come before the body, not after it, so they stay within the few hundred
     /// tokens the model reads however long the body is.

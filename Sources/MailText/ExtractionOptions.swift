@@ -72,12 +72,16 @@ public struct HeaderSelection: OptionSet, Sendable, Hashable, Codable, CustomStr
     public static let contentType = HeaderSelection(rawValue: 1 << 7)
     /// `Received-Count: N`, the number of Received headers.
     public static let receivedCount = HeaderSelection(rawValue: 1 << 8)
+    /// The Received chain (the newest `EntityHeaders.receivedLimit` hops, without dates and queue ids), one
+    /// `Received: …` line per hop after the body: the bag head reads it, and the model's window only when the
+    /// text before it is short.
+    public static let received = HeaderSelection(rawValue: 1 << 9)
 
     /// Every option with its name, in output order.
     public static let allCases: [(name: String, option: HeaderSelection)] = [
         ("from", .from), ("to", .to), ("cc", .cc), ("reply-to", .replyTo), ("date", .date),
         ("message-id", .messageID), ("x-mailer", .mailer), ("content-type", .contentType),
-        ("received-count", .receivedCount),
+        ("received-count", .receivedCount), ("received", .received),
     ]
 
     public static let all = HeaderSelection(allCases.map(\.option))

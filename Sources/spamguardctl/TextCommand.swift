@@ -15,7 +15,7 @@ struct TextCommand: ParsableCommand {
     )
 
     @Option(name: .long, help: ArgumentHelp(
-        "Header lines to put before Subject, comma-separated: \(HeaderSelection.allCases.map(\.name).joined(separator: ", ")), all or none.",
+        "Header lines to add, comma-separated: \(HeaderSelection.allCases.map(\.name).joined(separator: ", ")), all or none. Each goes before Subject, but for received (the Received chain without dates and queue ids, one line per hop), which goes after the body.",
         valueName: "list"))
     var headers = "none"
 

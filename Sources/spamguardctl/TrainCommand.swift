@@ -59,7 +59,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Learning-rate schedule.", valueName: "constant|cosine")) var schedule: Schedule?
     @Option(help: "Random seed (shuffling, hold-out, head initialisation).") var seed: UInt64?
     @Option(help: "Evaluate and print a progress line every N steps.") var evalEvery: Int?
-    @Option(help: ArgumentHelp("Headers put before the text: all (the default), none, or a list like from,reply-to (see `spamguardctl text --help`).", valueName: "LIST"))
+    @Option(help: ArgumentHelp("Headers in the text: all (the default), none, or a list like from,reply-to (see `spamguardctl text --help`).", valueName: "LIST"))
     var headers: String?
     @Option(help: ArgumentHelp("Tokens of each message read by the bag head, a linear head on the message's token ids and token pairs beside the GPT head; 0 = no bag head (the book's).", valueName: "N"))
     var bagTokens: Int?

@@ -110,4 +110,57 @@ import Testing
             "Content-Type: multipart/mixed", "Received-Count: 0",
         ])
     }
+
+    @Test func receivedChainComesAfterTheBodyWithoutDatesOrQueueIDs() {
+        let message = [
+            "Received: from mx.example.org ([192.0.2.1])", "\tby mail.example.net (Postfix) with ESMTP id 4F2A1",
+            "\tfor <a@example.net>; Tue, 8 Dec 2026 01:02:03 +0000",
+            "Subject: s", "Received: (qmail 5679 invoked by uid 501); 7 Dec 2026 23:00:00 -0000", "", "b",
+        ]
+        let text = extract(message, options: ExtractionOptions(headers: [.from, .received]))
+        #expect(text.receivedLines == [
+            "Received: from mx.example.org ([192.0.2.1]) by mail.example.net (Postfix) with ESMTP for <a@example.net>",
+            "Received: (qmail 5679 invoked by uid 501)",
+        ])
+        #expect(text.headerLines == ["From: "])
+        #expect(text.classificationText == "From: \nSubject: s\n\nb\n\n" + text.receivedLines.joined(separator: "\n"))
+        #expect(extract(message).receivedLines.isEmpty)
+    }
+
+    @Test func receivedChainKeepsTheNewestHopsAndCountsThemAll() {
+        let hops = (0..<12).map { "Received: from h\($0) by relay; Mon, 7 Dec 2026" }
+        let text = extract(hops + ["Subject: s", ""], options: ExtractionOptions(headers: [.receivedCount, .received]))
+        #expect(text.headerLines == ["Received-Count: 12"])
+        #expect(text.receivedLines == (0..<EntityHeaders.receivedLimit).map { "Received: from h\($0) by relay" })
+        #expect(text.classificationText.hasPrefix("Received-Count: 12\nSubject: s\n\nReceived: from h0 by relay\n"))
+    }
+
+    @Test func theBodyMakesRoomForTheReceivedChain() {
+        let longHop = "Received: from " + String(repeating: "x", count: 400)
+        let options = ExtractionOptions(maxTextCharacters: 100, headers: .received)
+        let text = extract([longHop, "Subject: s", "", String(repeating: "body ", count: 100)], options: options)
+        let hop = "Received: from " + String(repeating: "x", count: ReceivedChain.hopLimit - 5)
+        #expect(text.receivedLines == [hop])
+        #expect(text.truncated)
+        // The hop alone is longer than the cap: the text is cut at the cap, the body first.
+        #expect(text.body.isEmpty)
+        #expect(text.classificationText.unicodeScalars.count == 100)
+        let roomy = extract(["Received: from a by b", "Subject: s", "", String(repeating: "body ", count: 100)],
+                            options: ExtractionOptions(maxTextCharacters: 100, headers: .received))
+        #expect(roomy.classificationText.hasSuffix("\n\nReceived: from a by b"))
+        #expect(roomy.classificationText.unicodeScalars.count <= 100)
+        #expect(roomy.body.hasPrefix("body body"))
+    }
+
+    @Test func receivedChainFromAnMTAMatchesTheRawMessage() {
+        let fields = [("Received", "from a.example ([192.0.2.7])\r\n\tby b.example id Q1; Tue, 8 Dec 2026"), ("Subject", "s")]
+        var reader = MessageReader(options: ExtractionOptions(headers: .received))
+        for (name, value) in fields { reader.header(name: name, value: Array(value.utf8)) }
+        reader.endOfHeaders()
+        reader.body(Array("b".utf8))
+        let whole = extract(["Received: from a.example ([192.0.2.7])", "\tby b.example id Q1; Tue, 8 Dec 2026", "Subject: s", "", "b"],
+                            options: ExtractionOptions(headers: .received))
+        #expect(reader.finish() == whole)
+        #expect(whole.receivedLines == ["Received: from a.example ([192.0.2.7]) by b.example"])
+    }
 }

@@ -55,6 +55,6 @@ import Testing
         #expect(try HeaderSelection(parsing: "none") == [])
         #expect(try HeaderSelection(parsing: "") == [])
         #expect(throws: HeaderSelectionError.self) { try HeaderSelection(parsing: "from,subjcet") }
-        #expect(HeaderSelection.all.description == "from,to,cc,reply-to,date,message-id,x-mailer,content-type,received-count")
+        #expect(HeaderSelection.all.description == "from,to,cc,reply-to,date,message-id,x-mailer,content-type,received-count,received")
     }
 }
