@@ -5,7 +5,7 @@ public struct ExtractedText: Sendable, Hashable {
     /// Selected header lines (`From: …`), in `HeaderSelection` order.
     public var headerLines: [String]
     /// Body text: whitespace runs folded to one space, or to one newline when they span lines;
-    /// no blank lines. Cut to fit `maxTextCharacters` together with the lines before it.
+    /// no blank lines. Cut to fit `maxTextCharacters` together with the lines before and after it.
     public var body: String
     /// With `HeaderSelection.received`: the Received chain, one `Received: …` line per hop, newest first.
     public var receivedLines: [String] = []

@@ -86,6 +86,11 @@ public struct HeaderSelection: OptionSet, Sendable, Hashable, Codable, CustomStr
 
     public static let all = HeaderSelection(allCases.map(\.option))
 
+    /// What a trained classifier reads unless told otherwise: every option but `date`. A Date line tells a model
+    /// when its training mail was gathered, which says nothing about mail to come; on SpamAssassin leaving it out
+    /// scored as well (99.20% mean test accuracy over three seeds, against 99.15% with it; README).
+    public static let classifierDefault = all.subtracting(.date)
+
     /// Parses a comma-separated list of names as in `allCases`, or `all`, or `none`/empty.
     /// `subject` is accepted and adds nothing: the Subject line is always there.
     public init(parsing list: String) throws(HeaderSelectionError) {

@@ -56,5 +56,6 @@ import Testing
         #expect(try HeaderSelection(parsing: "") == [])
         #expect(throws: HeaderSelectionError.self) { try HeaderSelection(parsing: "from,subjcet") }
         #expect(HeaderSelection.all.description == "from,to,cc,reply-to,date,message-id,x-mailer,content-type,received-count,received")
+        #expect(HeaderSelection.classifierDefault.description == "from,to,cc,reply-to,message-id,x-mailer,content-type,received-count,received")
     }
 }
