@@ -64,7 +64,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Tokens of each message read by the bag head, a linear head on the message's token ids and token pairs beside the GPT head; 0 = no bag head (the book's).", valueName: "N"))
     var bagTokens: Int?
     @Option(help: ArgumentHelp("The bag head's learning rate.", valueName: "X")) var bagLr: Float?
-    @Option(help: ArgumentHelp("The bag head's weight decay (default: --weight-decay's).", valueName: "X")) var bagWeightDecay: Float?
+    @Option(help: ArgumentHelp("The bag head's weight decay (default 0).", valueName: "X")) var bagWeightDecay: Float?
     @Option(help: ArgumentHelp("How the bag head learns: separate (each head its own loss, logits summed) or joint (one loss on the summed logits).", valueName: "separate|joint"))
     var bagObjective: BagObjective?
     @Option(help: ArgumentHelp("Frozen-prefix cache directory.", valueName: "DIR")) var cacheDir: String?
