@@ -133,10 +133,11 @@ func message(_ subject: String, _ body: String) -> String {
     }
 
     @Test func theBagWeightDecayIsKeptAndOlderManifestsMeanTheOptimizers() throws {
+        #expect(TrainingSettings().bagWeightDecay == 0, "new classifiers train the bag head without decay")
         var settings = TrainingSettings()
-        settings.bagWeightDecay = 0
+        settings.bagWeightDecay = 0.05
         let decoded = try JSONDecoder().decode(TrainingSettings.self, from: JSONEncoder().encode(settings))
-        #expect(decoded.bagWeightDecay == 0)
+        #expect(decoded.bagWeightDecay == 0.05)
         let older = try JSONDecoder().decode(TrainingSettings.self, from: Data(#"{"epochs": 2}"#.utf8))
         #expect(older.bagWeightDecay == nil && older.epochs == 2, "a manifest from before the setting trains as it was trained")
     }
