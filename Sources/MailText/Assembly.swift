@@ -49,8 +49,8 @@ extension ExtractedText {
         // The Received chain goes after the body, out of the way of the model's window; the body makes room for it.
         let receivedLines = options.headers.contains(.received)
             ? top.received.map(ReceivedChain.hop).filter { !$0.isEmpty }.map { "Received: " + $0 } : []
-        let tailText = receivedLines.isEmpty ? "" : "\n\n" + receivedLines.joined(separator: "\n")
-        let tailScalars = tailText.unicodeScalars.count
+        let receivedText = receivedLines.joined(separator: "\n")
+        let tailScalars = receivedLines.isEmpty ? 0 : 2 + receivedText.unicodeScalars.count   // "\n\n" before it
 
         var truncated = parser.arena.overflowed || parser.structureTruncated
         let room = max(0, options.maxTextCharacters - headScalars - tailScalars)
@@ -60,7 +60,8 @@ extension ExtractedText {
             truncated = true
         }
         let bodyText = String(decoding: body, as: UTF8.self)
-        var classificationText = headText + bodyText + (bodyText.isEmpty ? String(tailText.dropFirst(2)) : tailText)
+        let gap = receivedLines.isEmpty || bodyText.isEmpty ? "" : "\n\n"
+        var classificationText = headText + bodyText + gap + receivedText
         if headScalars + tailScalars > options.maxTextCharacters {
             classificationText = String(classificationText.unicodeScalars.prefix(options.maxTextCharacters))
             truncated = true
